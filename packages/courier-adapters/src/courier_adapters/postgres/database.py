@@ -1,0 +1,143 @@
+"""The connection pool and the two ways repositories run statements.
+
+* :class:`PoolSession`: one statement on a pooled connection in autocommit mode: a read costs one
+  round trip, no ``BEGIN``/``COMMIT``.
+* :class:`TransactionSession`: statements inside the open transaction of a unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from courier_adapters.postgres.errors import translated
+
+Params = Mapping[str, Any] | Sequence[Any] | None
+Row = tuple[Any, ...]
+
+
+class Session(Protocol):
+    """Where a repository's statements run."""
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None: ...
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]: ...
+
+    async def execute(self, sql: str, params: Params = None) -> int: ...
+
+    def remember_now(self, now: datetime) -> None: ...
+
+
+class PostgresDatabase:
+    """A psycopg 3 async pool of autocommit connections, with courier's session settings.
+
+    Nothing connects until :meth:`open`; ``open(wait=False)`` lets a service start while the
+    database is still down (it answers 503 and recovers by itself once the pool connects).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        statement_timeout: float | None = 5.0,
+        acquire_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        application_name: str = "courier",
+    ) -> None:
+        options = "-c timezone=UTC"
+        if statement_timeout:
+            options += f" -c statement_timeout={int(statement_timeout * 1000)}"
+        self.url = url
+        self.pool = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            timeout=acquire_timeout,
+            reconnect_timeout=0,  # keep trying to reconnect for ever while the database is down
+            name=application_name,
+            kwargs={
+                "autocommit": True,
+                "options": options,
+                "connect_timeout": max(1, int(connect_timeout)),
+                "application_name": application_name,
+            },
+        )
+
+    async def open(self, *, wait: bool = True, timeout: float = 10.0) -> None:
+        with translated():
+            await self.pool.open(wait=wait, timeout=timeout)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        await self.pool.close(timeout=timeout)
+
+    async def ping(self) -> bool:
+        """Whether the database answers a query now."""
+        try:
+            await PoolSession(self.pool).fetch_one("SELECT 1")
+        except Exception:
+            return False
+        return True
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.pool.get_stats())
+
+
+class PoolSession:
+    """One statement per call on a pooled autocommit connection."""
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Row]]) -> None:
+        self._pool = pool
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        with translated():
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchone()
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        with translated():
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(sql, params)
+                return await cursor.fetchall()
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        with translated():
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(sql, params)
+                return cursor.rowcount
+
+    def remember_now(self, now: datetime) -> None:
+        """Outside a transaction there is no transaction time to remember."""
+
+
+class TransactionSession:
+    """Statements inside one open transaction; remembers the transaction's ``now()``."""
+
+    def __init__(self, conn: AsyncConnection[Row]) -> None:
+        self.conn = conn
+        self.now: datetime | None = None
+
+    async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
+        with translated():
+            cursor = await self.conn.execute(sql, params)
+            return await cursor.fetchone()
+
+    async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
+        with translated():
+            cursor = await self.conn.execute(sql, params)
+            return await cursor.fetchall()
+
+    async def execute(self, sql: str, params: Params = None) -> int:
+        with translated():
+            cursor = await self.conn.execute(sql, params)
+            return cursor.rowcount
+
+    def remember_now(self, now: datetime) -> None:
+        self.now = now

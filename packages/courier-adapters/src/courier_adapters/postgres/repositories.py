@@ -1,0 +1,245 @@
+"""courier's repository ports on PostgreSQL.
+
+Each repository runs on a :class:`~courier_adapters.postgres.database.Session`: a pooled autocommit
+session for reads outside a transaction, or the transaction of a unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from courier_adapters.postgres import statements as sql
+from courier_adapters.postgres.database import Row, Session
+from courier_core.model import (
+    Courier,
+    CourierStatus,
+    Delivery,
+    DeliveryCursor,
+    DeliveryStatus,
+    KnownOrder,
+    NewCourier,
+    TransportType,
+    WaitingOrder,
+)
+
+
+def _courier(row: Row) -> Courier:
+    return Courier(
+        id=row[0],
+        name=row[1],
+        phone=row[2],
+        status=CourierStatus(row[3]),
+        transport_type=TransportType(row[4]),
+        created_at=row[5],
+        updated_at=row[6],
+        total_deliveries=row[7],
+        version=row[8],
+    )
+
+
+def _delivery(row: Row) -> Delivery:
+    return Delivery(
+        order_id=row[0],
+        courier_id=row[1],
+        status=DeliveryStatus(row[2]),
+        assigned_at=row[3],
+        deadline=row[4],
+        finished_at=row[5],
+    )
+
+
+class PostgresCourierRepository:
+    """Couriers in table ``couriers`` (soft-deleted rows are invisible)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def add(self, new: NewCourier) -> Courier:
+        stmt = sql.courier_insert()
+        row = await self._session.fetch_one(
+            stmt.sql,
+            stmt.params(
+                name=new.name,
+                phone=new.phone,
+                status=new.status.value,
+                transport_type=new.transport_type.value,
+            ),
+        )
+        assert row is not None
+        return _courier(row)
+
+    async def get(self, courier_id: int, *, for_update: bool = False) -> Courier | None:
+        stmt = sql.courier_get(for_update)
+        row = await self._session.fetch_one(stmt.sql, stmt.params(id=courier_id))
+        return None if row is None else _courier(row)
+
+    async def save(self, courier: Courier) -> Courier:
+        stmt = sql.courier_update()
+        row = await self._session.fetch_one(
+            stmt.sql,
+            stmt.params(
+                id=courier.id,
+                name=courier.name,
+                phone=courier.phone,
+                status=courier.status.value,
+                transport_type=courier.transport_type.value,
+                total_deliveries=courier.total_deliveries,
+            ),
+        )
+        if row is None:
+            raise LookupError(f"courier {courier.id} vanished while being saved")
+        return _courier(row)
+
+    async def delete(self, courier_id: int) -> None:
+        stmt = sql.courier_delete()
+        await self._session.execute(stmt.sql, stmt.params(id=courier_id))
+
+    async def pick_available(self, *, exclude: Sequence[int] = ()) -> Courier | None:
+        stmt = sql.courier_pick(bool(exclude))
+        params = stmt.params(exclude=list(exclude)) if exclude else stmt.defaults
+        row = await self._session.fetch_one(stmt.sql, params)
+        return None if row is None else _courier(row)
+
+    async def list(
+        self,
+        *,
+        status: CourierStatus | None = None,
+        transport_type: TransportType | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[Courier]:
+        stmt = sql.courier_list(status is not None, transport_type is not None)
+        rows = await self._session.fetch_all(
+            stmt.sql,
+            stmt.params(
+                after=after,
+                limit=limit,
+                status=None if status is None else status.value,
+                transport_type=None if transport_type is None else transport_type.value,
+            ),
+        )
+        return [_courier(r) for r in rows]
+
+
+class PostgresDeliveryRepository:
+    """Deliveries in table ``deliveries``; one per order (``deliveries_order_id_key``)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def lock_order(self, order_id: str) -> None:
+        stmt = sql.order_lock()
+        row = await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id))
+        assert row is not None
+        self._session.remember_now(row[1])
+
+    async def get(self, order_id: str, *, for_update: bool = False) -> Delivery | None:
+        stmt = sql.delivery_get(for_update)
+        row = await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id))
+        return None if row is None else _delivery(row)
+
+    async def add(self, delivery: Delivery) -> None:
+        stmt = sql.delivery_insert()
+        await self._session.execute(
+            stmt.sql,
+            stmt.params(
+                order_id=delivery.order_id,
+                courier_id=delivery.courier_id,
+                status=delivery.status.value,
+                assigned_at=delivery.assigned_at,
+                deadline=delivery.deadline,
+                finished_at=delivery.finished_at,
+            ),
+        )
+
+    async def remove(self, order_id: str) -> None:
+        stmt = sql.delivery_delete()
+        await self._session.execute(stmt.sql, stmt.params(order_id=order_id))
+
+    async def finish(self, order_id: str, status: DeliveryStatus) -> Delivery | None:
+        stmt = sql.delivery_finish()
+        row = await self._session.fetch_one(
+            stmt.sql, stmt.params(order_id=order_id, status=status.value)
+        )
+        return None if row is None else _delivery(row)
+
+    async def expire_due(self, *, limit: int) -> list[Delivery]:
+        stmt = sql.delivery_expire_due()
+        rows = await self._session.fetch_all(stmt.sql, stmt.params(limit=limit))
+        return [_delivery(r) for r in rows]
+
+    async def list(
+        self,
+        *,
+        status: DeliveryStatus | None = None,
+        courier_id: int | None = None,
+        after: DeliveryCursor | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        stmt = sql.delivery_list(status is not None, courier_id is not None, after is not None)
+        rows = await self._session.fetch_all(
+            stmt.sql,
+            stmt.params(
+                status=None if status is None else status.value,
+                courier_id=courier_id,
+                after_assigned_at=None if after is None else after.assigned_at,
+                after_order_id=None if after is None else after.order_id,
+                limit=limit,
+            ),
+        )
+        return [_delivery(r) for r in rows]
+
+
+class PostgresOrderRepository:
+    """The orders courier knows, in table ``orders``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def get(self, order_id: str) -> KnownOrder | None:
+        stmt = sql.order_get()
+        row = await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id))
+        return None if row is None else KnownOrder(order_id=row[0], status=row[1], status_at=row[2])
+
+    async def record(self, order: KnownOrder) -> bool:
+        stmt = sql.order_record()
+        row = await self._session.fetch_one(
+            stmt.sql,
+            stmt.params(order_id=order.order_id, status=order.status, status_at=order.status_at),
+        )
+        return row is not None
+
+
+class PostgresWaitingOrderRepository:
+    """The waiting queue, in table ``waiting_orders``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def add(self, order_id: str) -> WaitingOrder:
+        stmt = sql.waiting_add()
+        row = await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id))
+        assert row is not None
+        return WaitingOrder(order_id=row[0], since=row[1])
+
+    async def remove(self, order_id: str) -> bool:
+        stmt = sql.waiting_remove()
+        return await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id)) is not None
+
+    async def pop_oldest(self) -> WaitingOrder | None:
+        stmt = sql.waiting_pop_oldest()
+        row = await self._session.fetch_one(stmt.sql, stmt.defaults)
+        return None if row is None else WaitingOrder(order_id=row[0], since=row[1])
+
+    async def list(self, *, limit: int = 100) -> list[WaitingOrder]:
+        stmt = sql.waiting_list()
+        rows = await self._session.fetch_all(stmt.sql, stmt.params(limit=limit))
+        return [WaitingOrder(order_id=r[0], since=r[1]) for r in rows]
+
+
+async def transaction_now(session: Session) -> datetime:
+    stmt = sql.transaction_now()
+    row = await session.fetch_one(stmt.sql, stmt.defaults)
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]

@@ -1,0 +1,114 @@
+"""courier's schema as SQLAlchemy Core tables.
+
+The alembic migrations under ``migrations/`` are what creates it; these tables describe the result, build
+the adapter's statements, and a test checks that both agree (no drift).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+    text,
+)
+
+metadata = MetaData()
+
+couriers = Table(
+    "couriers",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("phone", String(12), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("transport_type", String(16), nullable=False),
+    Column("total_deliveries", BigInteger, nullable=False, server_default=text("0")),
+    Column("version", BigInteger, nullable=False, server_default=text("1")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status IN ('available', 'busy', 'paused')", name="couriers_status_check"),
+    CheckConstraint(
+        "transport_type IN ('on_foot', 'scooter', 'car')", name="couriers_transport_type_check"
+    ),
+    CheckConstraint("phone ~ '^\\+[0-9]{11}$'", name="couriers_phone_check"),
+    CheckConstraint("total_deliveries >= 0", name="couriers_total_deliveries_check"),
+    # The phone is unique among couriers not deleted: a deleted courier's phone is free again.
+    Index(
+        "couriers_phone_live_key",
+        "phone",
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    # Picking the least-loaded available courier reads the first entry of this index: O(log n).
+    Index(
+        "couriers_pick_idx",
+        "total_deliveries",
+        "id",
+        postgresql_where=text("status = 'available' AND deleted_at IS NULL"),
+    ),
+    Index("couriers_status_id_idx", "status", "id", postgresql_where=text("deleted_at IS NULL")),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("order_id", String(255), nullable=False),
+    Column(
+        "courier_id",
+        BigInteger,
+        ForeignKey("couriers.id", name="deliveries_courier_id_fkey"),
+        nullable=False,
+    ),
+    Column("status", String(16), nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("order_id", name="deliveries_order_id_key"),
+    CheckConstraint("status IN ('active', 'completed', 'expired')", name="deliveries_status_check"),
+    CheckConstraint(
+        "(status = 'active') = (finished_at IS NULL)", name="deliveries_finished_at_check"
+    ),
+    # The invariant "at most one active delivery per courier", held by the database itself.
+    Index(
+        "deliveries_one_active_per_courier",
+        "courier_id",
+        unique=True,
+        postgresql_where=text("status = 'active'"),
+    ),
+    Index("deliveries_due_idx", "deadline", postgresql_where=text("status = 'active'")),
+    Index("deliveries_newest_idx", text("assigned_at DESC"), text("order_id DESC")),
+    Index(
+        "deliveries_courier_newest_idx", "courier_id", text("assigned_at DESC"), text("order_id DESC")
+    ),
+    Index("deliveries_status_newest_idx", "status", text("assigned_at DESC"), text("order_id DESC")),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", String(255), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("status_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("orders_updated_at_idx", "updated_at"),
+)
+
+waiting_orders = Table(
+    "waiting_orders",
+    metadata,
+    Column("order_id", String(255), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("waiting_orders_oldest_idx", "since", "order_id"),
+)

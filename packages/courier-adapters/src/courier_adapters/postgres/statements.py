@@ -1,0 +1,320 @@
+"""Every statement the adapter runs, built with SQLAlchemy Core and compiled once to psycopg's SQL.
+
+Compiling costs far more than running a statement on a warm connection, so each shape is compiled on
+first use and cached: the hot path only formats parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, literal_column, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import ClauseElement
+
+from courier_core.model import FINISHED_ORDER_STATUSES
+
+from courier_adapters.postgres.schema import couriers, deliveries, orders, waiting_orders
+
+_DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+
+COURIER_COLUMNS = (
+    couriers.c.id,
+    couriers.c.name,
+    couriers.c.phone,
+    couriers.c.status,
+    couriers.c.transport_type,
+    couriers.c.created_at,
+    couriers.c.updated_at,
+    couriers.c.total_deliveries,
+    couriers.c.version,
+)
+DELIVERY_COLUMNS = (
+    deliveries.c.order_id,
+    deliveries.c.courier_id,
+    deliveries.c.status,
+    deliveries.c.assigned_at,
+    deliveries.c.deadline,
+    deliveries.c.finished_at,
+)
+_FINISHED = ", ".join(f"'{s}'" for s in sorted(FINISHED_ORDER_STATUSES))
+ORDER_LOCK_NAMESPACE = 1  # pg_advisory_xact_lock(namespace, key): orders; other uses take others
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """Compiled SQL plus the values of the literals SQLAlchemy turned into parameters."""
+
+    sql: str
+    defaults: Mapping[str, Any]
+
+    def params(self, **given: Any) -> dict[str, Any]:
+        return {**self.defaults, **given}
+
+
+def compile_sql(statement: ClauseElement) -> Statement:
+    compiled = statement.compile(dialect=_DIALECT)
+    defaults = {
+        name: value
+        for name, value in compiled.params.items()
+        if not compiled.binds[name].required
+    }
+    return Statement(sql=str(compiled), defaults=defaults)
+
+
+_live = couriers.c.deleted_at.is_(None)
+# Literal SQL, not parameters: a generic prepared plan can only use a partial index whose predicate
+# it sees in the statement itself.
+_available = text("couriers.status = 'available'")
+_active = text("deliveries.status = 'active'")
+
+
+@cache
+def courier_get(for_update: bool) -> Statement:
+    stmt: Any = select(*COURIER_COLUMNS).where(couriers.c.id == bindparam("id"), _live)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return compile_sql(stmt)
+
+
+@cache
+def courier_insert() -> Statement:
+    return compile_sql(
+        insert(couriers)
+        .values(
+            name=bindparam("name"),
+            phone=bindparam("phone"),
+            status=bindparam("status"),
+            transport_type=bindparam("transport_type"),
+        )
+        .returning(*COURIER_COLUMNS)
+    )
+
+
+@cache
+def courier_update() -> Statement:
+    return compile_sql(
+        update(couriers)
+        .where(couriers.c.id == bindparam("id"), _live)
+        .values(
+            name=bindparam("name"),
+            phone=bindparam("phone"),
+            status=bindparam("status"),
+            transport_type=bindparam("transport_type"),
+            total_deliveries=bindparam("total_deliveries"),
+            updated_at=func.now(),
+            version=couriers.c.version + 1,
+        )
+        .returning(*COURIER_COLUMNS)
+    )
+
+
+@cache
+def courier_delete() -> Statement:
+    return compile_sql(
+        update(couriers)
+        .where(couriers.c.id == bindparam("id"), _live)
+        .values(deleted_at=func.now(), updated_at=func.now(), version=couriers.c.version + 1)
+    )
+
+
+@cache
+def courier_pick(with_exclusions: bool) -> Statement:
+    """The least-loaded available courier, ties by lowest id, locked; locked ones skipped.
+
+    Walks ``couriers_pick_idx`` from its first entry: the cost does not grow with the table.
+    """
+    stmt = select(*COURIER_COLUMNS).where(
+        _available, _live
+    )
+    if with_exclusions:
+        stmt = stmt.where(couriers.c.id != func.all(bindparam("exclude")))
+    return compile_sql(
+        stmt.order_by(couriers.c.total_deliveries, couriers.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+@cache
+def courier_list(by_status: bool, by_transport: bool) -> Statement:
+    stmt = select(*COURIER_COLUMNS).where(_live, couriers.c.id > bindparam("after"))
+    if by_status:
+        stmt = stmt.where(couriers.c.status == bindparam("status"))
+    if by_transport:
+        stmt = stmt.where(couriers.c.transport_type == bindparam("transport_type"))
+    return compile_sql(stmt.order_by(couriers.c.id).limit(bindparam("limit")))
+
+
+@cache
+def order_lock() -> Statement:
+    """Serialise work on one order; also read the transaction's clock in the same round trip."""
+    return compile_sql(
+        select(
+            func.pg_advisory_xact_lock(ORDER_LOCK_NAMESPACE, func.hashtext(bindparam("order_id"))),
+            func.now(),
+        )
+    )
+
+
+@cache
+def transaction_now() -> Statement:
+    return compile_sql(select(func.now()))
+
+
+@cache
+def delivery_get(for_update: bool) -> Statement:
+    stmt: Any = select(*DELIVERY_COLUMNS).where(deliveries.c.order_id == bindparam("order_id"))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return compile_sql(stmt)
+
+
+@cache
+def delivery_insert() -> Statement:
+    return compile_sql(
+        insert(deliveries).values(
+            order_id=bindparam("order_id"),
+            courier_id=bindparam("courier_id"),
+            status=bindparam("status"),
+            assigned_at=bindparam("assigned_at"),
+            deadline=bindparam("deadline"),
+            finished_at=bindparam("finished_at"),
+        )
+    )
+
+
+@cache
+def delivery_delete() -> Statement:
+    return compile_sql(delete(deliveries).where(deliveries.c.order_id == bindparam("order_id")))
+
+
+@cache
+def delivery_finish() -> Statement:
+    return compile_sql(
+        update(deliveries)
+        .where(deliveries.c.order_id == bindparam("order_id"), _active)
+        .values(status=bindparam("status"), finished_at=func.now())
+        .returning(*DELIVERY_COLUMNS)
+    )
+
+
+@cache
+def delivery_expire_due() -> Statement:
+    due = (
+        select(deliveries.c.id)
+        .where(_active, deliveries.c.deadline < func.now())
+        .order_by(deliveries.c.deadline)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return compile_sql(
+        update(deliveries)
+        .where(deliveries.c.id.in_(due), _active)
+        .values(status="expired", finished_at=func.now())
+        .returning(*DELIVERY_COLUMNS)
+    )
+
+
+@cache
+def delivery_list(by_status: bool, by_courier: bool, after: bool) -> Statement:
+    stmt = select(*DELIVERY_COLUMNS)
+    if by_status:
+        stmt = stmt.where(deliveries.c.status == bindparam("status"))
+    if by_courier:
+        stmt = stmt.where(deliveries.c.courier_id == bindparam("courier_id"))
+    if after:
+        stmt = stmt.where(
+            tuple_(deliveries.c.assigned_at, deliveries.c.order_id)
+            < tuple_(bindparam("after_assigned_at"), bindparam("after_order_id"))
+        )
+    return compile_sql(
+        stmt.order_by(deliveries.c.assigned_at.desc(), deliveries.c.order_id.desc()).limit(
+            bindparam("limit")
+        )
+    )
+
+
+@cache
+def order_get() -> Statement:
+    return compile_sql(
+        select(orders.c.order_id, orders.c.status, orders.c.status_at).where(
+            orders.c.order_id == bindparam("order_id")
+        )
+    )
+
+
+@cache
+def order_record() -> Statement:
+    """Upsert the known status unless newer news is stored (a finished status wins a tie)."""
+    stmt = postgresql.insert(orders).values(
+        order_id=bindparam("order_id"), status=bindparam("status"), status_at=bindparam("status_at")
+    )
+    excluded = stmt.excluded
+    newer = excluded.status_at > orders.c.status_at
+    tie_finished = and_(
+        excluded.status_at == orders.c.status_at,
+        text(f"lower(excluded.status) IN ({_FINISHED})"),
+    )
+    return compile_sql(
+        stmt.on_conflict_do_update(
+            index_elements=[orders.c.order_id],
+            set_={"status": excluded.status, "status_at": excluded.status_at, "updated_at": func.now()},
+            where=newer | tie_finished,
+        ).returning(literal_column("1"))
+    )
+
+
+@cache
+def waiting_add() -> Statement:
+    inserted = (
+        postgresql.insert(waiting_orders)
+        .values(order_id=bindparam("order_id"))
+        .on_conflict_do_nothing(index_elements=[waiting_orders.c.order_id])
+        .returning(waiting_orders.c.order_id, waiting_orders.c.since)
+        .cte("inserted")
+    )
+    existing = select(waiting_orders.c.order_id, waiting_orders.c.since).where(
+        waiting_orders.c.order_id == bindparam("order_id")
+    )
+    return compile_sql(
+        select(inserted.c.order_id, inserted.c.since).union_all(existing).limit(1)
+    )
+
+
+@cache
+def waiting_remove() -> Statement:
+    return compile_sql(
+        delete(waiting_orders)
+        .where(waiting_orders.c.order_id == bindparam("order_id"))
+        .returning(waiting_orders.c.order_id)
+    )
+
+
+@cache
+def waiting_pop_oldest() -> Statement:
+    oldest = (
+        select(waiting_orders.c.order_id)
+        .order_by(waiting_orders.c.since, waiting_orders.c.order_id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return compile_sql(
+        delete(waiting_orders)
+        .where(waiting_orders.c.order_id == oldest)
+        .returning(waiting_orders.c.order_id, waiting_orders.c.since)
+    )
+
+
+@cache
+def waiting_list() -> Statement:
+    return compile_sql(
+        select(waiting_orders.c.order_id, waiting_orders.c.since)
+        .order_by(waiting_orders.c.since, waiting_orders.c.order_id)
+        .limit(bindparam("limit"))
+    )

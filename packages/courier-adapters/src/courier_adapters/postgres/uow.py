@@ -1,0 +1,103 @@
+"""The unit of work on PostgreSQL: one pooled connection, one transaction, every repository on it."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from psycopg import AsyncConnection
+
+from courier_adapters.postgres.database import PoolSession, PostgresDatabase, Row, TransactionSession
+from courier_adapters.postgres.errors import translated
+from courier_adapters.postgres.repositories import (
+    PostgresCourierRepository,
+    PostgresDeliveryRepository,
+    PostgresOrderRepository,
+    PostgresWaitingOrderRepository,
+    transaction_now,
+)
+
+
+class PostgresUnitOfWork:
+    """``async with uow:`` takes a connection and begins; leaving without ``commit()`` rolls back."""
+
+    couriers: PostgresCourierRepository
+    deliveries: PostgresDeliveryRepository
+    orders: PostgresOrderRepository
+    waiting: PostgresWaitingOrderRepository
+
+    def __init__(self, database: PostgresDatabase) -> None:
+        self._database = database
+        self._lease: AbstractAsyncContextManager[AsyncConnection[Row]] | None = None
+        self._session: TransactionSession | None = None
+        self._open = False
+
+    async def __aenter__(self) -> Self:
+        with translated():
+            self._lease = self._database.pool.connection()
+            conn = await self._lease.__aenter__()
+            try:
+                await conn.execute("BEGIN")
+            except BaseException as exc:
+                await self._lease.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+        self._open = True
+        self._session = session = TransactionSession(conn)
+        self.couriers = PostgresCourierRepository(session)
+        self.deliveries = PostgresDeliveryRepository(session)
+        self.orders = PostgresOrderRepository(session)
+        self.waiting = PostgresWaitingOrderRepository(session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._lease is not None
+        try:
+            if self._open:
+                await self.rollback()
+        except Exception:  # noqa: S110 - the connection is broken; the pool discards it
+            pass
+        finally:
+            await self._lease.__aexit__(exc_type, exc, tb)
+            self._lease = None
+
+    async def commit(self) -> None:
+        assert self._session is not None
+        with translated():
+            await self._session.conn.execute("COMMIT")
+        self._open = False
+
+    async def rollback(self) -> None:
+        if self._open and self._session is not None:
+            self._open = False
+            with translated():
+                await self._session.conn.execute("ROLLBACK")
+
+    async def now(self) -> datetime:
+        """The transaction's ``now()``, read once (often already by ``lock_order``)."""
+        assert self._session is not None
+        if self._session.now is None:
+            self._session.now = await transaction_now(self._session)
+        return self._session.now
+
+
+class PostgresUnitOfWorkFactory:
+    def __init__(self, database: PostgresDatabase) -> None:
+        self._database = database
+
+    def __call__(self) -> PostgresUnitOfWork:
+        return PostgresUnitOfWork(self._database)
+
+
+def read_repositories(
+    database: PostgresDatabase,
+) -> tuple[PostgresCourierRepository, PostgresDeliveryRepository]:
+    """Repositories for reads outside any transaction (one statement, one round trip)."""
+    session = PoolSession(database.pool)
+    return PostgresCourierRepository(session), PostgresDeliveryRepository(session)

@@ -1,0 +1,389 @@
+"""In-memory implementations of every port, for tests of code that uses courier-core.
+
+They keep state and honour the same contracts as the PostgreSQL adapter (the same contract test suite
+runs against both), so a test can assert outcomes (``uow.committed``, what a repository holds) rather
+than calls::
+
+    store = InMemoryStore()
+    couriers, deliveries = build_services(store)
+    await couriers.create(CreateCourier(name="Ivan", phone="+79990001122", status="available"))
+
+Transactions are serialised (one at a time) and roll back by restoring a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from courier_core.errors import CourierExists, DeliveryExists, OrderNotFound
+from courier_core.metrics import NullMetrics
+from courier_core.model import (
+    Courier,
+    CourierStatus,
+    DeadlinePolicy,
+    Delivery,
+    DeliveryCursor,
+    DeliveryStatus,
+    KnownOrder,
+    NewCourier,
+    OrderInfo,
+    TransportType,
+    WaitingOrder,
+)
+from courier_core.ports import Metrics
+from courier_core.usecases import CourierService, DeliveryService, WaitingQueue
+
+
+class FakeClock:
+    """A settable clock standing in for the database's."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.current = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    async def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+@dataclass
+class _State:
+    couriers: dict[int, Courier] = field(default_factory=dict)
+    deleted: set[int] = field(default_factory=set)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    orders: dict[str, KnownOrder] = field(default_factory=dict)
+    waiting: dict[str, WaitingOrder] = field(default_factory=dict)
+    next_id: int = 1
+
+
+class InMemoryStore:
+    """Everything the fakes hold, shared by the repositories and units of work built on it."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock or FakeClock()
+        self.state = _State()
+        self.lock = asyncio.Lock()
+
+
+class InMemoryCourierRepository:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    @property
+    def _s(self) -> _State:
+        return self._store.state
+
+    def _phone_taken(self, phone: str, but: int | None = None) -> bool:
+        return any(
+            c.phone == phone and c.id != but and c.id not in self._s.deleted
+            for c in self._s.couriers.values()
+        )
+
+    async def add(self, new: NewCourier) -> Courier:
+        if self._phone_taken(new.phone):
+            raise CourierExists()
+        now = self._store.clock.current
+        courier = Courier(
+            id=self._s.next_id,
+            name=new.name,
+            phone=new.phone,
+            status=new.status,
+            transport_type=new.transport_type,
+            created_at=now,
+            updated_at=now,
+        )
+        self._s.next_id += 1
+        self._s.couriers[courier.id] = courier
+        return replace(courier)
+
+    async def get(self, courier_id: int, *, for_update: bool = False) -> Courier | None:
+        courier = self._s.couriers.get(courier_id)
+        if courier is None or courier_id in self._s.deleted:
+            return None
+        return replace(courier)
+
+    async def save(self, courier: Courier) -> Courier:
+        if self._phone_taken(courier.phone, but=courier.id):
+            raise CourierExists()
+        stored = replace(courier, updated_at=self._store.clock.current, version=courier.version + 1)
+        self._s.couriers[courier.id] = stored
+        return replace(stored)
+
+    async def delete(self, courier_id: int) -> None:
+        self._s.deleted.add(courier_id)
+
+    async def pick_available(self, *, exclude: Sequence[int] = ()) -> Courier | None:
+        candidates = [
+            c
+            for c in self._s.couriers.values()
+            if c.status is CourierStatus.AVAILABLE
+            and c.id not in self._s.deleted
+            and c.id not in exclude
+        ]
+        if not candidates:
+            return None
+        return replace(min(candidates, key=lambda c: (c.total_deliveries, c.id)))
+
+    async def list(
+        self,
+        *,
+        status: CourierStatus | None = None,
+        transport_type: TransportType | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[Courier]:
+        found = [
+            replace(c)
+            for c in sorted(self._s.couriers.values(), key=lambda c: c.id)
+            if c.id > after
+            and c.id not in self._s.deleted
+            and (status is None or c.status is status)
+            and (transport_type is None or c.transport_type is transport_type)
+        ]
+        return found[:limit]
+
+
+class InMemoryDeliveryRepository:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    @property
+    def _s(self) -> _State:
+        return self._store.state
+
+    async def lock_order(self, order_id: str) -> None:
+        """Transactions are serialised already: nothing more to lock."""
+
+    async def get(self, order_id: str, *, for_update: bool = False) -> Delivery | None:
+        delivery = self._s.deliveries.get(order_id)
+        return None if delivery is None else replace(delivery)
+
+    async def add(self, delivery: Delivery) -> None:
+        if delivery.order_id in self._s.deliveries:
+            raise DeliveryExists()
+        self._s.deliveries[delivery.order_id] = replace(delivery)
+
+    async def remove(self, order_id: str) -> None:
+        self._s.deliveries.pop(order_id, None)
+
+    async def finish(self, order_id: str, status: DeliveryStatus) -> Delivery | None:
+        delivery = self._s.deliveries.get(order_id)
+        if delivery is None or not delivery.is_active:
+            return None
+        delivery.status = status
+        delivery.finished_at = self._store.clock.current
+        return replace(delivery)
+
+    async def expire_due(self, *, limit: int) -> list[Delivery]:
+        now = self._store.clock.current
+        due = [d for d in self._s.deliveries.values() if d.is_active and d.deadline < now]
+        due.sort(key=lambda d: d.deadline)
+        changed = []
+        for delivery in due[:limit]:
+            delivery.status = DeliveryStatus.EXPIRED
+            delivery.finished_at = now
+            changed.append(replace(delivery))
+        return changed
+
+    async def list(
+        self,
+        *,
+        status: DeliveryStatus | None = None,
+        courier_id: int | None = None,
+        after: DeliveryCursor | None = None,
+        limit: int = 100,
+    ) -> list[Delivery]:
+        ordered = sorted(
+            self._s.deliveries.values(), key=lambda d: (d.assigned_at, d.order_id), reverse=True
+        )
+        found = [
+            replace(d)
+            for d in ordered
+            if (status is None or d.status is status)
+            and (courier_id is None or d.courier_id == courier_id)
+            and (after is None or (d.assigned_at, d.order_id) < (after.assigned_at, after.order_id))
+        ]
+        return found[:limit]
+
+
+class InMemoryOrderRepository:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    async def get(self, order_id: str) -> KnownOrder | None:
+        return self._store.state.orders.get(order_id)
+
+    async def record(self, order: KnownOrder) -> bool:
+        known = self._store.state.orders.get(order.order_id)
+        if known is not None and known.status_at > order.status_at:
+            return False
+        self._store.state.orders[order.order_id] = order
+        return True
+
+
+class InMemoryWaitingOrderRepository:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    async def add(self, order_id: str) -> WaitingOrder:
+        queue = self._store.state.waiting
+        if order_id not in queue:
+            queue[order_id] = WaitingOrder(order_id=order_id, since=self._store.clock.current)
+        return queue[order_id]
+
+    async def remove(self, order_id: str) -> bool:
+        return self._store.state.waiting.pop(order_id, None) is not None
+
+    async def pop_oldest(self) -> WaitingOrder | None:
+        queue = self._store.state.waiting
+        if not queue:
+            return None
+        oldest = min(queue.values(), key=lambda w: (w.since, w.order_id))
+        del queue[oldest.order_id]
+        return oldest
+
+    async def list(self, *, limit: int = 100) -> list[WaitingOrder]:
+        return sorted(self._store.state.waiting.values(), key=lambda w: (w.since, w.order_id))[
+            :limit
+        ]
+
+
+class InMemoryUnitOfWork:
+    """A transaction over the store: serialised with other units, rolled back unless committed."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self.couriers = InMemoryCourierRepository(store)
+        self.deliveries = InMemoryDeliveryRepository(store)
+        self.orders = InMemoryOrderRepository(store)
+        self.waiting = InMemoryWaitingOrderRepository(store)
+        self.committed = False
+        self._snapshot: _State | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._store.lock.acquire()
+        self._snapshot = copy.deepcopy(self._store.state)
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self.committed:
+                await self.rollback()
+        finally:
+            self._snapshot = None
+            self._store.lock.release()
+
+    async def commit(self) -> None:
+        self.committed = True
+        self._snapshot = copy.deepcopy(self._store.state)
+
+    async def rollback(self) -> None:
+        if self._snapshot is not None:
+            self._store.state = copy.deepcopy(self._snapshot)
+
+    async def now(self) -> datetime:
+        return await self._store.clock.now()
+
+
+class InMemoryUnitOfWorkFactory:
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.started: list[InMemoryUnitOfWork] = []
+
+    def __call__(self) -> InMemoryUnitOfWork:
+        uow = InMemoryUnitOfWork(self.store)
+        self.started.append(uow)
+        return uow
+
+
+class FakeOrderGateway:
+    """An order service held in memory: ``orders`` maps id to what ``get_order`` answers."""
+
+    def __init__(self, orders: Sequence[OrderInfo] = ()) -> None:
+        self.orders = {o.order_id: o for o in orders}
+        self.calls: list[str] = []
+
+    async def get_order(self, order_id: str) -> OrderInfo:
+        self.calls.append(order_id)
+        try:
+            return self.orders[order_id]
+        except KeyError:
+            raise OrderNotFound() from None
+
+    async def list_orders(self, *, since: datetime | None) -> list[OrderInfo]:
+        return [o for o in self.orders.values() if since is None or o.created_at >= since]
+
+
+class RecordingMetrics(NullMetrics):
+    """Metrics that remember what was counted, for assertions."""
+
+    def __init__(self) -> None:
+        self.assignments: dict[str, int] = {}
+        self.expired = 0
+        self.retries: dict[str, int] = {}
+        self.skipped = 0
+
+    def assignment(self, result: str) -> None:
+        self.assignments[result] = self.assignments.get(result, 0) + 1
+
+    def deliveries_expired(self, count: int) -> None:
+        self.expired += count
+
+    def gateway_retry(self, method: str) -> None:
+        self.retries[method] = self.retries.get(method, 0) + 1
+
+    def order_verification_skipped(self) -> None:
+        self.skipped += 1
+
+
+@dataclass
+class Services:
+    """Use cases wired to the in-memory store."""
+
+    store: InMemoryStore
+    uow: InMemoryUnitOfWorkFactory
+    couriers: CourierService
+    deliveries: DeliveryService
+    metrics: Metrics
+
+
+def build_services(
+    store: InMemoryStore | None = None,
+    *,
+    policy: DeadlinePolicy | None = None,
+    metrics: Metrics | None = None,
+) -> Services:
+    """Wire courier's use cases to in-memory ports."""
+    store = store or InMemoryStore()
+    policy = policy or DeadlinePolicy()
+    metrics = metrics or RecordingMetrics()
+    uow = InMemoryUnitOfWorkFactory(store)
+    waiting = WaitingQueue(policy=policy, metrics=metrics)
+    return Services(
+        store=store,
+        uow=uow,
+        couriers=CourierService(
+            uow=uow, couriers=InMemoryCourierRepository(store), waiting=waiting
+        ),
+        deliveries=DeliveryService(
+            uow=uow,
+            deliveries=InMemoryDeliveryRepository(store),
+            waiting=waiting,
+            policy=policy,
+            metrics=metrics,
+        ),
+        metrics=metrics,
+    )

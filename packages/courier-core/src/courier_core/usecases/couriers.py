@@ -1,0 +1,151 @@
+"""Use cases of courier management: create, get, list, update, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from courier_core.errors import CourierNotFound, InvalidInput, PreconditionFailed
+from courier_core.model import (
+    Courier,
+    CourierChanges,
+    NewCourier,
+    Page,
+    TransportType,
+    validate_client_status,
+    validate_courier_id,
+    validate_limit,
+    validate_name,
+    validate_phone,
+    validate_status_filter,
+    validate_transport_type,
+)
+from courier_core.ports import CourierRepository, UnitOfWorkFactory
+from courier_core.usecases.dispatch import WaitingQueue
+
+
+@dataclass(frozen=True, slots=True)
+class CreateCourier:
+    name: object
+    phone: object
+    status: object
+    transport_type: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateCourier:
+    """A partial update; ``None`` fields stay as they are."""
+
+    id: object
+    name: object = None
+    phone: object = None
+    status: object = None
+    transport_type: object = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListCouriers:
+    status: object = None
+    transport_type: object = None
+    limit: int = 100
+    after: int = 0
+
+
+class CourierService:
+    """Courier management. Writes run in one transaction each; reads are single statements."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        couriers: CourierRepository,
+        waiting: WaitingQueue,
+    ) -> None:
+        self._uow = uow
+        self._couriers = couriers
+        self._waiting = waiting
+
+    async def create(self, command: CreateCourier) -> Courier:
+        """Register a courier; an available one takes the oldest waiting order at once."""
+        new = NewCourier(
+            name=validate_name(command.name),
+            phone=validate_phone(command.phone),
+            status=validate_client_status(command.status),
+            transport_type=(
+                TransportType.ON_FOOT
+                if command.transport_type is None
+                else validate_transport_type(command.transport_type)
+            ),
+        )
+        async with self._uow() as uow:
+            courier = await uow.couriers.add(new)
+            if courier.is_available and await self._waiting.give_courier(uow, courier):
+                courier = await uow.couriers.save(courier)
+            await uow.commit()
+        return courier
+
+    async def get(self, courier_id: object) -> Courier:
+        courier = await self._couriers.get(validate_courier_id(courier_id))
+        if courier is None:
+            raise CourierNotFound()
+        return courier
+
+    async def list(self, query: ListCouriers) -> Page[Courier, int]:
+        """Couriers by id, ``limit`` at most, after ``after``; ``next`` is set when more follow."""
+        limit = validate_limit(query.limit)
+        if isinstance(query.after, bool) or not isinstance(query.after, int) or query.after < 0:
+            raise InvalidInput("after", "after must be a non-negative integer")
+        couriers = await self._couriers.list(
+            status=None if query.status is None else validate_status_filter(query.status),
+            transport_type=(
+                None
+                if query.transport_type is None
+                else validate_transport_type(query.transport_type)
+            ),
+            after=query.after,
+            limit=limit + 1,
+        )
+        if len(couriers) > limit:
+            return Page(items=couriers[:limit], next=couriers[limit - 1].id)
+        return Page(items=couriers)
+
+    async def update(self, command: UpdateCourier) -> Courier:
+        """Change the given fields. A busy courier's status cannot be changed by an operator."""
+        courier_id = validate_courier_id(command.id)
+        changes = CourierChanges(
+            name=None if command.name is None else validate_name(command.name),
+            phone=None if command.phone is None else validate_phone(command.phone),
+            status=None if command.status is None else validate_client_status(command.status),
+            transport_type=(
+                None
+                if command.transport_type is None
+                else validate_transport_type(command.transport_type)
+            ),
+        )
+        if changes.is_empty():
+            raise InvalidInput(
+                "request", "nothing to update: give name, phone, status or transport_type"
+            )
+        async with self._uow() as uow:
+            courier = await uow.couriers.get(courier_id, for_update=True)
+            if courier is None:
+                raise CourierNotFound()
+            if command.expected_version is not None and command.expected_version != courier.version:
+                raise PreconditionFailed()
+            became_available = courier.change(changes)
+            if became_available:
+                await self._waiting.give_courier(uow, courier)
+            courier = await uow.couriers.save(courier)
+            await uow.commit()
+        return courier
+
+    async def delete(self, courier_id: object) -> None:
+        """Soft-delete a courier; refused while it has an active delivery."""
+        checked_id = validate_courier_id(courier_id)
+        async with self._uow() as uow:
+            courier = await uow.couriers.get(checked_id, for_update=True)
+            if courier is None:
+                raise CourierNotFound()
+            courier.ensure_deletable()
+            await uow.couriers.delete(checked_id)
+            await uow.commit()

@@ -1,0 +1,263 @@
+"""Use cases of dispatch: assign, unassign, complete, release expired, and the waiting queue.
+
+The one rule every path shares lives here once: a courier that becomes available is given to the
+oldest waiting order in the same transaction (:class:`WaitingQueue`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from courier_core.errors import (
+    CourierNotAvailable,
+    CourierNotFound,
+    DeliveryExists,
+    DeliveryNotFound,
+    NoAvailableCouriers,
+    OrderFinished,
+)
+from courier_core.model import (
+    Assignment,
+    Courier,
+    DeadlinePolicy,
+    Delivery,
+    DeliveryCursor,
+    DeliveryOutcome,
+    DeliveryStatus,
+    Page,
+    Queued,
+    WaitingOrder,
+    validate_courier_id,
+    validate_delivery_status,
+    validate_limit,
+    validate_order_id,
+)
+from courier_core.ports import DeliveryRepository, Metrics, UnitOfWork, UnitOfWorkFactory
+
+EXPIRY_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AssignOrder:
+    """Assign ``order_id``: to ``courier_id`` when given, else to the least-loaded courier.
+
+    With ``wait=True`` an order that finds no courier free joins the waiting queue instead of failing.
+    """
+
+    order_id: object
+    courier_id: object = None
+    exclude_courier_ids: Sequence[object] = field(default_factory=tuple)
+    wait: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ListDeliveries:
+    status: object = None
+    courier_id: object = None
+    limit: int = 100
+    after: DeliveryCursor | None = None
+
+
+class WaitingQueue:
+    """Gives freed couriers to waiting orders, oldest first, inside the caller's transaction."""
+
+    def __init__(self, *, policy: DeadlinePolicy, metrics: Metrics) -> None:
+        self._policy = policy
+        self._metrics = metrics
+
+    async def give_courier(self, uow: UnitOfWork, courier: Courier) -> Delivery | None:
+        """Give the available ``courier`` to the oldest waiting order that still needs one.
+
+        Orders that finished or got a delivery meanwhile leave the queue on the way. The caller saves
+        the courier; returns the new delivery, if any.
+        """
+        while courier.is_available:
+            waiting = await uow.waiting.pop_oldest()
+            if waiting is None:
+                return None
+            await uow.deliveries.lock_order(waiting.order_id)
+            known = await uow.orders.get(waiting.order_id)
+            if known is not None and known.is_finished:
+                continue
+            if await uow.deliveries.get(waiting.order_id) is not None:
+                continue
+            delivery = courier.start_delivery(
+                waiting.order_id, now=await uow.now(), policy=self._policy
+            )
+            await uow.deliveries.add(delivery)
+            self._metrics.assignment("assigned")
+            return delivery
+        return None
+
+
+class DeliveryService:
+    """Assignment of orders to couriers and the life of a delivery."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        deliveries: DeliveryRepository,
+        waiting: WaitingQueue,
+        policy: DeadlinePolicy,
+        metrics: Metrics,
+    ) -> None:
+        self._uow = uow
+        self._deliveries = deliveries
+        self._waiting = waiting
+        self._policy = policy
+        self._metrics = metrics
+
+    async def assign(self, command: AssignOrder) -> Assignment | Queued:
+        """Assign an order in one transaction, serialised on the order.
+
+        Raises ``OrderFinished``, ``DeliveryExists``, ``NoAvailableCouriers`` (unless ``wait``) or
+        ``CourierNotAvailable`` (a chosen courier that is not available).
+        """
+        order_id = validate_order_id(command.order_id)
+        chosen = (
+            None
+            if command.courier_id is None
+            else validate_courier_id(command.courier_id, "courier_id")
+        )
+        exclude = [
+            validate_courier_id(c, "exclude_courier_ids") for c in command.exclude_courier_ids
+        ]
+        async with self._uow() as uow:
+            await uow.deliveries.lock_order(order_id)
+            known = await uow.orders.get(order_id)
+            if known is not None and known.is_finished:
+                self._metrics.assignment("finished")
+                raise OrderFinished()
+            if await uow.deliveries.get(order_id) is not None:
+                self._metrics.assignment("exists")
+                raise DeliveryExists()
+            courier = await self._choose(uow, chosen=chosen, exclude=exclude)
+            if courier is None:
+                if command.wait:
+                    waiting = await uow.waiting.add(order_id)
+                    await uow.commit()
+                    self._metrics.assignment("waiting")
+                    return Queued(order_id=order_id, since=waiting.since)
+                self._metrics.assignment("no_courier")
+                raise NoAvailableCouriers()
+            delivery = courier.start_delivery(order_id, now=await uow.now(), policy=self._policy)
+            await uow.deliveries.add(delivery)
+            await uow.couriers.save(courier)
+            await uow.commit()
+        self._metrics.assignment("assigned")
+        return Assignment(
+            courier_id=courier.id,
+            order_id=order_id,
+            transport_type=courier.transport_type,
+            deadline=delivery.deadline,
+        )
+
+    async def _choose(
+        self, uow: UnitOfWork, *, chosen: int | None, exclude: Sequence[int]
+    ) -> Courier | None:
+        if chosen is None:
+            return await uow.couriers.pick_available(exclude=exclude)
+        courier = await uow.couriers.get(chosen, for_update=True)
+        if courier is None:
+            raise CourierNotFound()
+        if not courier.is_available or chosen in exclude:
+            raise CourierNotAvailable()
+        return courier
+
+    async def unassign(self, order_id: object) -> DeliveryOutcome:
+        """Undo the order's active delivery: it never happened, the courier is available again."""
+        checked = validate_order_id(order_id)
+        async with self._uow() as uow:
+            await uow.deliveries.lock_order(checked)
+            delivery = await uow.deliveries.get(checked, for_update=True)
+            if delivery is None or not delivery.is_active:
+                raise DeliveryNotFound()
+            courier = await self._courier_of(uow, delivery)
+            await uow.deliveries.remove(checked)
+            courier.give_back_delivery()
+            await self._waiting.give_courier(uow, courier)
+            await uow.couriers.save(courier)
+            await uow.commit()
+        return DeliveryOutcome(
+            order_id=checked, courier_id=delivery.courier_id, status="unassigned"
+        )
+
+    async def complete(self, order_id: object) -> DeliveryOutcome:
+        """Complete the order's active delivery; an ended delivery answers its actual status."""
+        checked = validate_order_id(order_id)
+        async with self._uow() as uow:
+            finished = await uow.deliveries.finish(checked, DeliveryStatus.COMPLETED)
+            if finished is None:
+                existing = await uow.deliveries.get(checked)
+                if existing is None:
+                    raise DeliveryNotFound()
+                return DeliveryOutcome(
+                    order_id=checked, courier_id=existing.courier_id, status=existing.status.value
+                )
+            await self._free(uow, finished)
+            await uow.commit()
+        return DeliveryOutcome(order_id=checked, courier_id=finished.courier_id, status="completed")
+
+    async def release_expired(self) -> int:
+        """Expire every active delivery past its deadline and free its courier; return how many."""
+        released = 0
+        while True:
+            async with self._uow() as uow:
+                expired = await uow.deliveries.expire_due(limit=EXPIRY_BATCH)
+                for delivery in expired:
+                    await self._free(uow, delivery)
+                await uow.commit()
+            released += len(expired)
+            if len(expired) < EXPIRY_BATCH:
+                break
+        if released:
+            self._metrics.deliveries_expired(released)
+        return released
+
+    async def _free(self, uow: UnitOfWork, delivery: Delivery) -> None:
+        courier = await self._courier_of(uow, delivery)
+        courier.finish_delivery()
+        await self._waiting.give_courier(uow, courier)
+        await uow.couriers.save(courier)
+
+    @staticmethod
+    async def _courier_of(uow: UnitOfWork, delivery: Delivery) -> Courier:
+        courier = await uow.couriers.get(delivery.courier_id, for_update=True)
+        if courier is None:  # a busy courier cannot be deleted; this is a broken invariant
+            raise CourierNotFound(
+                f"courier {delivery.courier_id} of order {delivery.order_id} is gone"
+            )
+        return courier
+
+    async def get(self, order_id: object) -> Delivery:
+        delivery = await self._deliveries.get(validate_order_id(order_id))
+        if delivery is None:
+            raise DeliveryNotFound()
+        return delivery
+
+    async def waiting(self, *, limit: int = 100) -> list[WaitingOrder]:
+        validate_limit(limit)
+        async with self._uow() as uow:
+            return await uow.waiting.list(limit=limit)
+
+    async def list(self, query: ListDeliveries) -> Page[Delivery, DeliveryCursor]:
+        """Deliveries newest assignment first; ``next`` is set when more follow."""
+        limit = validate_limit(query.limit)
+        status = None if query.status is None else validate_delivery_status(query.status)
+        courier_id = (
+            None
+            if query.courier_id is None
+            else validate_courier_id(query.courier_id, "courier_id")
+        )
+        items = await self._deliveries.list(
+            status=status, courier_id=courier_id, after=query.after, limit=limit + 1
+        )
+        if len(items) > limit:
+            last = items[limit - 1]
+            return Page(
+                items=items[:limit],
+                next=DeliveryCursor(assigned_at=last.assigned_at, order_id=last.order_id),
+            )
+        return Page(items=items)
