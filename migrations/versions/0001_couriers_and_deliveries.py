@@ -73,9 +73,7 @@ def upgrade() -> None:
         sa.Column("deadline", TS, nullable=False),
         sa.Column("finished_at", TS, nullable=True),
         sa.UniqueConstraint("order_id", name="deliveries_order_id_key"),
-        sa.CheckConstraint(
-            "status IN ('active', 'completed', 'expired')", name="deliveries_status_check"
-        ),
+        sa.CheckConstraint("status IN ('active', 'completed', 'expired')", name="deliveries_status_check"),
         sa.CheckConstraint(
             "(status = 'active') = (finished_at IS NULL)", name="deliveries_finished_at_check"
         ),

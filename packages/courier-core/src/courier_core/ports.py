@@ -141,6 +141,28 @@ class WaitingOrderRepository(Protocol):
     async def list(self, *, limit: int = 100) -> list[WaitingOrder]: ...
 
 
+class ProcessedEventRepository(Protocol):
+    """Identities of events already applied (idempotent consumption)."""
+
+    async def add(self, key: bytes) -> bool:
+        """Record ``key``; return ``False`` when it was recorded before (a redelivery)."""
+        ...
+
+    async def prune(self, *, older_than: float) -> int:
+        """Forget keys recorded more than ``older_than`` seconds ago; return how many."""
+        ...
+
+
+class CursorRepository(Protocol):
+    """Named positions of periodic jobs (the reconciliation's last ``created_at`` seen)."""
+
+    async def get(self, name: str) -> datetime | None: ...
+
+    async def advance(self, name: str, position: datetime) -> None:
+        """Move the cursor forward to ``position`` (never backwards)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository. Leaving the block without ``commit()`` rolls back."""
 
@@ -155,6 +177,12 @@ class UnitOfWork(Protocol):
 
     @property
     def waiting(self) -> WaitingOrderRepository: ...
+
+    @property
+    def processed(self) -> ProcessedEventRepository: ...
+
+    @property
+    def cursors(self) -> CursorRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

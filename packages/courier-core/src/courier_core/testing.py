@@ -60,6 +60,8 @@ class _State:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     orders: dict[str, KnownOrder] = field(default_factory=dict)
     waiting: dict[str, WaitingOrder] = field(default_factory=dict)
+    processed: dict[bytes, datetime] = field(default_factory=dict)
+    cursors: dict[str, datetime] = field(default_factory=dict)
     next_id: int = 1
 
 
@@ -123,9 +125,7 @@ class InMemoryCourierRepository:
         candidates = [
             c
             for c in self._s.couriers.values()
-            if c.status is CourierStatus.AVAILABLE
-            and c.id not in self._s.deleted
-            and c.id not in exclude
+            if c.status is CourierStatus.AVAILABLE and c.id not in self._s.deleted and c.id not in exclude
         ]
         if not candidates:
             return None
@@ -200,9 +200,7 @@ class InMemoryDeliveryRepository:
         after: DeliveryCursor | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
-        ordered = sorted(
-            self._s.deliveries.values(), key=lambda d: (d.assigned_at, d.order_id), reverse=True
-        )
+        ordered = sorted(self._s.deliveries.values(), key=lambda d: (d.assigned_at, d.order_id), reverse=True)
         found = [
             replace(d)
             for d in ordered
@@ -250,9 +248,40 @@ class InMemoryWaitingOrderRepository:
         return oldest
 
     async def list(self, *, limit: int = 100) -> list[WaitingOrder]:
-        return sorted(self._store.state.waiting.values(), key=lambda w: (w.since, w.order_id))[
-            :limit
-        ]
+        return sorted(self._store.state.waiting.values(), key=lambda w: (w.since, w.order_id))[:limit]
+
+
+class InMemoryProcessedEventRepository:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    async def add(self, key: bytes) -> bool:
+        processed = self._store.state.processed
+        if key in processed:
+            return False
+        processed[key] = self._store.clock.current
+        return True
+
+    async def prune(self, *, older_than: float) -> int:
+        limit = self._store.clock.current - timedelta(seconds=older_than)
+        processed = self._store.state.processed
+        old = [k for k, at in processed.items() if at < limit]
+        for key in old:
+            del processed[key]
+        return len(old)
+
+
+class InMemoryCursorRepository:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    async def get(self, name: str) -> datetime | None:
+        return self._store.state.cursors.get(name)
+
+    async def advance(self, name: str, position: datetime) -> None:
+        cursors = self._store.state.cursors
+        if name not in cursors or cursors[name] < position:
+            cursors[name] = position
 
 
 class InMemoryUnitOfWork:
@@ -264,6 +293,8 @@ class InMemoryUnitOfWork:
         self.deliveries = InMemoryDeliveryRepository(store)
         self.orders = InMemoryOrderRepository(store)
         self.waiting = InMemoryWaitingOrderRepository(store)
+        self.processed = InMemoryProcessedEventRepository(store)
+        self.cursors = InMemoryCursorRepository(store)
         self.committed = False
         self._snapshot: _State | None = None
 
@@ -375,9 +406,7 @@ def build_services(
     return Services(
         store=store,
         uow=uow,
-        couriers=CourierService(
-            uow=uow, couriers=InMemoryCourierRepository(store), waiting=waiting
-        ),
+        couriers=CourierService(uow=uow, couriers=InMemoryCourierRepository(store), waiting=waiting),
         deliveries=DeliveryService(
             uow=uow,
             deliveries=InMemoryDeliveryRepository(store),

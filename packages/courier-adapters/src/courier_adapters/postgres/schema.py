@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -38,9 +39,7 @@ couriers = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("status IN ('available', 'busy', 'paused')", name="couriers_status_check"),
-    CheckConstraint(
-        "transport_type IN ('on_foot', 'scooter', 'car')", name="couriers_transport_type_check"
-    ),
+    CheckConstraint("transport_type IN ('on_foot', 'scooter', 'car')", name="couriers_transport_type_check"),
     CheckConstraint("phone ~ '^\\+[0-9]{11}$'", name="couriers_phone_check"),
     CheckConstraint("total_deliveries >= 0", name="couriers_total_deliveries_check"),
     # The phone is unique among couriers not deleted: a deleted courier's phone is free again.
@@ -77,9 +76,7 @@ deliveries = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("order_id", name="deliveries_order_id_key"),
     CheckConstraint("status IN ('active', 'completed', 'expired')", name="deliveries_status_check"),
-    CheckConstraint(
-        "(status = 'active') = (finished_at IS NULL)", name="deliveries_finished_at_check"
-    ),
+    CheckConstraint("(status = 'active') = (finished_at IS NULL)", name="deliveries_finished_at_check"),
     # The invariant "at most one active delivery per courier", held by the database itself.
     Index(
         "deliveries_one_active_per_courier",
@@ -89,9 +86,7 @@ deliveries = Table(
     ),
     Index("deliveries_due_idx", "deadline", postgresql_where=text("status = 'active'")),
     Index("deliveries_newest_idx", text("assigned_at DESC"), text("order_id DESC")),
-    Index(
-        "deliveries_courier_newest_idx", "courier_id", text("assigned_at DESC"), text("order_id DESC")
-    ),
+    Index("deliveries_courier_newest_idx", "courier_id", text("assigned_at DESC"), text("order_id DESC")),
     Index("deliveries_status_newest_idx", "status", text("assigned_at DESC"), text("order_id DESC")),
 )
 
@@ -111,4 +106,20 @@ waiting_orders = Table(
     Column("order_id", String(255), primary_key=True),
     Column("since", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("waiting_orders_oldest_idx", "since", "order_id"),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("event_key", LargeBinary, primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("processed_events_processed_at_idx", "processed_at"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

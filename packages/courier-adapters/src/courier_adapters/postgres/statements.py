@@ -9,15 +9,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
+from courier_core.model import FINISHED_ORDER_STATUSES
 from sqlalchemy import and_, bindparam, delete, func, insert, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
-from courier_core.model import FINISHED_ORDER_STATUSES
-
-from courier_adapters.postgres.schema import couriers, deliveries, orders, waiting_orders
+from courier_adapters.postgres.schema import (
+    couriers,
+    cursors,
+    deliveries,
+    orders,
+    processed_events,
+    waiting_orders,
+)
 
 _DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
@@ -56,12 +63,8 @@ class Statement:
 
 
 def compile_sql(statement: ClauseElement) -> Statement:
-    compiled = statement.compile(dialect=_DIALECT)
-    defaults = {
-        name: value
-        for name, value in compiled.params.items()
-        if not compiled.binds[name].required
-    }
+    compiled = cast(SQLCompiler, statement.compile(dialect=_DIALECT))
+    defaults = {name: value for name, value in compiled.params.items() if not compiled.binds[name].required}
     return Statement(sql=str(compiled), defaults=defaults)
 
 
@@ -127,15 +130,11 @@ def courier_pick(with_exclusions: bool) -> Statement:
 
     Walks ``couriers_pick_idx`` from its first entry: the cost does not grow with the table.
     """
-    stmt = select(*COURIER_COLUMNS).where(
-        _available, _live
-    )
+    stmt = select(*COURIER_COLUMNS).where(_available, _live)
     if with_exclusions:
         stmt = stmt.where(couriers.c.id != func.all(bindparam("exclude")))
     return compile_sql(
-        stmt.order_by(couriers.c.total_deliveries, couriers.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+        stmt.order_by(couriers.c.total_deliveries, couriers.c.id).limit(1).with_for_update(skip_locked=True)
     )
 
 
@@ -233,9 +232,7 @@ def delivery_list(by_status: bool, by_courier: bool, after: bool) -> Statement:
             < tuple_(bindparam("after_assigned_at"), bindparam("after_order_id"))
         )
     return compile_sql(
-        stmt.order_by(deliveries.c.assigned_at.desc(), deliveries.c.order_id.desc()).limit(
-            bindparam("limit")
-        )
+        stmt.order_by(deliveries.c.assigned_at.desc(), deliveries.c.order_id.desc()).limit(bindparam("limit"))
     )
 
 
@@ -281,9 +278,7 @@ def waiting_add() -> Statement:
     existing = select(waiting_orders.c.order_id, waiting_orders.c.since).where(
         waiting_orders.c.order_id == bindparam("order_id")
     )
-    return compile_sql(
-        select(inserted.c.order_id, inserted.c.since).union_all(existing).limit(1)
-    )
+    return compile_sql(select(inserted.c.order_id, inserted.c.since).union_all(existing).limit(1))
 
 
 @cache
@@ -317,4 +312,41 @@ def waiting_list() -> Statement:
         select(waiting_orders.c.order_id, waiting_orders.c.since)
         .order_by(waiting_orders.c.since, waiting_orders.c.order_id)
         .limit(bindparam("limit"))
+    )
+
+
+@cache
+def processed_add() -> Statement:
+    return compile_sql(
+        postgresql.insert(processed_events)
+        .values(event_key=bindparam("key"))
+        .on_conflict_do_nothing(index_elements=[processed_events.c.event_key])
+        .returning(literal_column("1"))
+    )
+
+
+@cache
+def processed_prune() -> Statement:
+    return compile_sql(
+        delete(processed_events).where(
+            processed_events.c.processed_at
+            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, bindparam("seconds"))
+        )
+    )
+
+
+@cache
+def cursor_get() -> Statement:
+    return compile_sql(select(cursors.c.position).where(cursors.c.name == bindparam("name")))
+
+
+@cache
+def cursor_advance() -> Statement:
+    stmt = postgresql.insert(cursors).values(name=bindparam("name"), position=bindparam("position"))
+    return compile_sql(
+        stmt.on_conflict_do_update(
+            index_elements=[cursors.c.name],
+            set_={"position": stmt.excluded.position, "updated_at": func.now()},
+            where=stmt.excluded.position > cursors.c.position,
+        )
     )

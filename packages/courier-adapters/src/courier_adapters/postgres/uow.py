@@ -13,8 +13,10 @@ from courier_adapters.postgres.database import PoolSession, PostgresDatabase, Ro
 from courier_adapters.postgres.errors import translated
 from courier_adapters.postgres.repositories import (
     PostgresCourierRepository,
+    PostgresCursorRepository,
     PostgresDeliveryRepository,
     PostgresOrderRepository,
+    PostgresProcessedEventRepository,
     PostgresWaitingOrderRepository,
     transaction_now,
 )
@@ -27,6 +29,8 @@ class PostgresUnitOfWork:
     deliveries: PostgresDeliveryRepository
     orders: PostgresOrderRepository
     waiting: PostgresWaitingOrderRepository
+    processed: PostgresProcessedEventRepository
+    cursors: PostgresCursorRepository
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._database = database
@@ -49,6 +53,8 @@ class PostgresUnitOfWork:
         self.deliveries = PostgresDeliveryRepository(session)
         self.orders = PostgresOrderRepository(session)
         self.waiting = PostgresWaitingOrderRepository(session)
+        self.processed = PostgresProcessedEventRepository(session)
+        self.cursors = PostgresCursorRepository(session)
         return self
 
     async def __aexit__(

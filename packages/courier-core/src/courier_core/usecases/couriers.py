@@ -98,9 +98,7 @@ class CourierService:
         couriers = await self._couriers.list(
             status=None if query.status is None else validate_status_filter(query.status),
             transport_type=(
-                None
-                if query.transport_type is None
-                else validate_transport_type(query.transport_type)
+                None if query.transport_type is None else validate_transport_type(query.transport_type)
             ),
             after=query.after,
             limit=limit + 1,
@@ -117,15 +115,11 @@ class CourierService:
             phone=None if command.phone is None else validate_phone(command.phone),
             status=None if command.status is None else validate_client_status(command.status),
             transport_type=(
-                None
-                if command.transport_type is None
-                else validate_transport_type(command.transport_type)
+                None if command.transport_type is None else validate_transport_type(command.transport_type)
             ),
         )
         if changes.is_empty():
-            raise InvalidInput(
-                "request", "nothing to update: give name, phone, status or transport_type"
-            )
+            raise InvalidInput("request", "nothing to update: give name, phone, status or transport_type")
         async with self._uow() as uow:
             courier = await uow.couriers.get(courier_id, for_update=True)
             if courier is None:

@@ -82,9 +82,7 @@ class WaitingQueue:
                 continue
             if await uow.deliveries.get(waiting.order_id) is not None:
                 continue
-            delivery = courier.start_delivery(
-                waiting.order_id, now=await uow.now(), policy=self._policy
-            )
+            delivery = courier.start_delivery(waiting.order_id, now=await uow.now(), policy=self._policy)
             await uow.deliveries.add(delivery)
             self._metrics.assignment("assigned")
             return delivery
@@ -116,14 +114,8 @@ class DeliveryService:
         ``CourierNotAvailable`` (a chosen courier that is not available).
         """
         order_id = validate_order_id(command.order_id)
-        chosen = (
-            None
-            if command.courier_id is None
-            else validate_courier_id(command.courier_id, "courier_id")
-        )
-        exclude = [
-            validate_courier_id(c, "exclude_courier_ids") for c in command.exclude_courier_ids
-        ]
+        chosen = None if command.courier_id is None else validate_courier_id(command.courier_id, "courier_id")
+        exclude = [validate_courier_id(c, "exclude_courier_ids") for c in command.exclude_courier_ids]
         async with self._uow() as uow:
             await uow.deliveries.lock_order(order_id)
             known = await uow.orders.get(order_id)
@@ -154,9 +146,7 @@ class DeliveryService:
             deadline=delivery.deadline,
         )
 
-    async def _choose(
-        self, uow: UnitOfWork, *, chosen: int | None, exclude: Sequence[int]
-    ) -> Courier | None:
+    async def _choose(self, uow: UnitOfWork, *, chosen: int | None, exclude: Sequence[int]) -> Courier | None:
         if chosen is None:
             return await uow.couriers.pick_available(exclude=exclude)
         courier = await uow.couriers.get(chosen, for_update=True)
@@ -180,9 +170,7 @@ class DeliveryService:
             await self._waiting.give_courier(uow, courier)
             await uow.couriers.save(courier)
             await uow.commit()
-        return DeliveryOutcome(
-            order_id=checked, courier_id=delivery.courier_id, status="unassigned"
-        )
+        return DeliveryOutcome(order_id=checked, courier_id=delivery.courier_id, status="unassigned")
 
     async def complete(self, order_id: object) -> DeliveryOutcome:
         """Complete the order's active delivery; an ended delivery answers its actual status."""
@@ -226,9 +214,7 @@ class DeliveryService:
     async def _courier_of(uow: UnitOfWork, delivery: Delivery) -> Courier:
         courier = await uow.couriers.get(delivery.courier_id, for_update=True)
         if courier is None:  # a busy courier cannot be deleted; this is a broken invariant
-            raise CourierNotFound(
-                f"courier {delivery.courier_id} of order {delivery.order_id} is gone"
-            )
+            raise CourierNotFound(f"courier {delivery.courier_id} of order {delivery.order_id} is gone")
         return courier
 
     async def get(self, order_id: object) -> Delivery:
@@ -246,11 +232,7 @@ class DeliveryService:
         """Deliveries newest assignment first; ``next`` is set when more follow."""
         limit = validate_limit(query.limit)
         status = None if query.status is None else validate_delivery_status(query.status)
-        courier_id = (
-            None
-            if query.courier_id is None
-            else validate_courier_id(query.courier_id, "courier_id")
-        )
+        courier_id = None if query.courier_id is None else validate_courier_id(query.courier_id, "courier_id")
         items = await self._deliveries.list(
             status=status, courier_id=courier_id, after=query.after, limit=limit + 1
         )
