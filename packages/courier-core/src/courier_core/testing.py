@@ -239,6 +239,9 @@ class InMemoryWaitingOrderRepository:
     async def remove(self, order_id: str) -> bool:
         return self._store.state.waiting.pop(order_id, None) is not None
 
+    async def contains(self, order_id: str) -> bool:
+        return order_id in self._store.state.waiting
+
     async def pop_oldest(self) -> WaitingOrder | None:
         queue = self._store.state.waiting
         if not queue:

@@ -226,6 +226,10 @@ class PostgresWaitingOrderRepository:
         stmt = sql.waiting_remove()
         return await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id)) is not None
 
+    async def contains(self, order_id: str) -> bool:
+        stmt = sql.waiting_contains()
+        return await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id)) is not None
+
     async def pop_oldest(self) -> WaitingOrder | None:
         stmt = sql.waiting_pop_oldest()
         row = await self._session.fetch_one(stmt.sql, stmt.defaults)

@@ -291,6 +291,11 @@ def waiting_remove() -> Statement:
 
 
 @cache
+def waiting_contains() -> Statement:
+    return compile_sql(select(literal_column("1")).where(waiting_orders.c.order_id == bindparam("order_id")))
+
+
+@cache
 def waiting_pop_oldest() -> Statement:
     oldest = (
         select(waiting_orders.c.order_id)

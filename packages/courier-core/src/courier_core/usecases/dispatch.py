@@ -108,36 +108,40 @@ class DeliveryService:
         self._metrics = metrics
 
     async def assign(self, command: AssignOrder) -> Assignment | Queued:
-        """Assign an order in one transaction, serialised on the order.
+        """Assign an order in its own transaction (see :meth:`assign_in`)."""
+        async with self._uow() as uow:
+            result = await self.assign_in(uow, command)
+            await uow.commit()
+        return result
+
+    async def assign_in(self, uow: UnitOfWork, command: AssignOrder) -> Assignment | Queued:
+        """Assign an order inside ``uow``'s transaction, serialised on the order.
 
         Raises ``OrderFinished``, ``DeliveryExists``, ``NoAvailableCouriers`` (unless ``wait``) or
-        ``CourierNotAvailable`` (a chosen courier that is not available).
+        ``CourierNotAvailable`` (a chosen courier that is not available); nothing is written then.
         """
         order_id = validate_order_id(command.order_id)
         chosen = None if command.courier_id is None else validate_courier_id(command.courier_id, "courier_id")
         exclude = [validate_courier_id(c, "exclude_courier_ids") for c in command.exclude_courier_ids]
-        async with self._uow() as uow:
-            await uow.deliveries.lock_order(order_id)
-            known = await uow.orders.get(order_id)
-            if known is not None and known.is_finished:
-                self._metrics.assignment("finished")
-                raise OrderFinished()
-            if await uow.deliveries.get(order_id) is not None:
-                self._metrics.assignment("exists")
-                raise DeliveryExists()
-            courier = await self._choose(uow, chosen=chosen, exclude=exclude)
-            if courier is None:
-                if command.wait:
-                    waiting = await uow.waiting.add(order_id)
-                    await uow.commit()
-                    self._metrics.assignment("waiting")
-                    return Queued(order_id=order_id, since=waiting.since)
-                self._metrics.assignment("no_courier")
-                raise NoAvailableCouriers()
-            delivery = courier.start_delivery(order_id, now=await uow.now(), policy=self._policy)
-            await uow.deliveries.add(delivery)
-            await uow.couriers.save(courier)
-            await uow.commit()
+        await uow.deliveries.lock_order(order_id)
+        known = await uow.orders.get(order_id)
+        if known is not None and known.is_finished:
+            self._metrics.assignment("finished")
+            raise OrderFinished()
+        if await uow.deliveries.get(order_id) is not None:
+            self._metrics.assignment("exists")
+            raise DeliveryExists()
+        courier = await self._choose(uow, chosen=chosen, exclude=exclude)
+        if courier is None:
+            if command.wait:
+                waiting = await uow.waiting.add(order_id)
+                self._metrics.assignment("waiting")
+                return Queued(order_id=order_id, since=waiting.since)
+            self._metrics.assignment("no_courier")
+            raise NoAvailableCouriers()
+        delivery = courier.start_delivery(order_id, now=await uow.now(), policy=self._policy)
+        await uow.deliveries.add(delivery)
+        await uow.couriers.save(courier)
         self._metrics.assignment("assigned")
         return Assignment(
             courier_id=courier.id,
@@ -157,35 +161,51 @@ class DeliveryService:
         return courier
 
     async def unassign(self, order_id: object) -> DeliveryOutcome:
-        """Undo the order's active delivery: it never happened, the courier is available again."""
-        checked = validate_order_id(order_id)
+        """Undo the order's active delivery in its own transaction (see :meth:`unassign_in`)."""
         async with self._uow() as uow:
-            await uow.deliveries.lock_order(checked)
-            delivery = await uow.deliveries.get(checked, for_update=True)
-            if delivery is None or not delivery.is_active:
-                raise DeliveryNotFound()
-            courier = await self._courier_of(uow, delivery)
-            await uow.deliveries.remove(checked)
-            courier.give_back_delivery()
-            await self._waiting.give_courier(uow, courier)
-            await uow.couriers.save(courier)
+            outcome = await self.unassign_in(uow, order_id)
             await uow.commit()
+        return outcome
+
+    async def unassign_in(self, uow: UnitOfWork, order_id: object) -> DeliveryOutcome:
+        """Undo the order's active delivery: it never happened, the courier is available again.
+
+        Raises ``DeliveryNotFound`` when the order has no active delivery.
+        """
+        checked = validate_order_id(order_id)
+        await uow.deliveries.lock_order(checked)
+        delivery = await uow.deliveries.get(checked, for_update=True)
+        if delivery is None or not delivery.is_active:
+            raise DeliveryNotFound()
+        courier = await self._courier_of(uow, delivery)
+        await uow.deliveries.remove(checked)
+        courier.give_back_delivery()
+        await self._waiting.give_courier(uow, courier)
+        await uow.couriers.save(courier)
         return DeliveryOutcome(order_id=checked, courier_id=delivery.courier_id, status="unassigned")
 
     async def complete(self, order_id: object) -> DeliveryOutcome:
-        """Complete the order's active delivery; an ended delivery answers its actual status."""
-        checked = validate_order_id(order_id)
+        """Complete the order's delivery in its own transaction (see :meth:`complete_in`)."""
         async with self._uow() as uow:
-            finished = await uow.deliveries.finish(checked, DeliveryStatus.COMPLETED)
-            if finished is None:
-                existing = await uow.deliveries.get(checked)
-                if existing is None:
-                    raise DeliveryNotFound()
-                return DeliveryOutcome(
-                    order_id=checked, courier_id=existing.courier_id, status=existing.status.value
-                )
-            await self._free(uow, finished)
+            outcome = await self.complete_in(uow, order_id)
             await uow.commit()
+        return outcome
+
+    async def complete_in(self, uow: UnitOfWork, order_id: object) -> DeliveryOutcome:
+        """Complete the order's active delivery; an ended delivery answers its actual status.
+
+        Raises ``DeliveryNotFound`` when the order never had a delivery.
+        """
+        checked = validate_order_id(order_id)
+        finished = await uow.deliveries.finish(checked, DeliveryStatus.COMPLETED)
+        if finished is None:
+            existing = await uow.deliveries.get(checked)
+            if existing is None:
+                raise DeliveryNotFound()
+            return DeliveryOutcome(
+                order_id=checked, courier_id=existing.courier_id, status=existing.status.value
+            )
+        await self._free(uow, finished)
         return DeliveryOutcome(order_id=checked, courier_id=finished.courier_id, status="completed")
 
     async def release_expired(self) -> int:

@@ -1,0 +1,80 @@
+# courier: `make help` lists every target. Each target installs what it needs (uv, then `uv sync`).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PATH := $(HOME)/.local/bin:$(PATH)
+export XDG_RUNTIME_DIR ?= /tmp/courier-runtime-$(shell id -u)
+UV ?= uv
+PYTEST := $(UV) run --frozen pytest
+# Time budgets per test tier (seconds): a tier that runs longer fails instead of stalling CI.
+UNIT_BUDGET ?= 180
+INTEGRATION_BUDGET ?= 900
+E2E_BUDGET ?= 1200
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-26s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: uv
+uv: ## Install uv (from PyPI) when it is missing
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
+	@mkdir -p -m 700 $(XDG_RUNTIME_DIR)
+
+.venv/.synced: uv.lock pyproject.toml packages/*/pyproject.toml apps/*/pyproject.toml | uv
+	$(UV) sync --frozen
+	@touch $@
+
+.PHONY: sync
+sync: .venv/.synced ## Install every package of the workspace (uv sync)
+
+.PHONY: run
+run: sync ## Run courier on its embedded defaults (PostgreSQL, API); Ctrl-C stops everything
+	$(UV) run --frozen courier dev up
+
+.PHONY: test
+test: sync test-core-alone ## Every test (core alone, unit, integration, e2e) with a coverage report
+	@rm -f .coverage .coverage.*
+	timeout $(UNIT_BUDGET) $(PYTEST) packages/courier-core/tests tests/unit --cov --cov-report= -q
+	timeout $(INTEGRATION_BUDGET) $(PYTEST) tests/contract tests/integration --cov --cov-append --cov-report= -q
+	timeout $(E2E_BUDGET) $(PYTEST) tests/e2e --cov --cov-append --cov-report= -q
+	$(UV) run --frozen coverage report
+	$(UV) run --frozen coverage report --include='*/courier_core/*' --fail-under=95 >/dev/null && echo "courier_core coverage >= 95%"
+
+.PHONY: test-core-alone
+test-core-alone: uv ## courier-core's tests with only courier-core installed (no SQLAlchemy, no psycopg)
+	timeout $(UNIT_BUDGET) $(UV) run --isolated --no-project --with ./packages/courier-core \
+		--with pytest --with pytest-asyncio --with hypothesis \
+		pytest -q -p no:cacheprovider --rootdir packages/courier-core packages/courier-core/tests
+
+.PHONY: test-unit
+test-unit: sync ## Unit tests only (no sockets)
+	$(PYTEST) packages/courier-core/tests tests/unit -q
+
+.PHONY: test-integration
+test-integration: sync ## Adapters against real PostgreSQL, broker and gRPC server
+	$(PYTEST) tests/contract tests/integration -q
+
+.PHONY: test-e2e
+test-e2e: sync ## The apps as real processes
+	$(PYTEST) tests/e2e -q
+
+.PHONY: lint
+lint: sync ## ruff, ruff format --check, mypy --strict, import boundaries
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy packages apps
+	$(UV) run --frozen lint-imports
+
+.PHONY: format
+format: sync ## Format the code and fix what ruff can
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+.PHONY: migrate
+migrate: sync ## Apply migrations to COURIER_DATABASE_URL (or the embedded database)
+	$(UV) run --frozen courier db upgrade
+
+# The seed's names.
+.PHONY: run_tests run_tests_with_coverage run_test_integration
+run_tests: test-unit ## (seed name) unit tests
+run_tests_with_coverage: test ## (seed name) every test with coverage
+run_test_integration: test-integration ## (seed name) integration tests

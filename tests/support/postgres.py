@@ -1,0 +1,83 @@
+"""One PostgreSQL server for the test session, a migrated template, and a fresh database per test.
+
+The server is the embedded one (started in a temporary directory, owned by the session) unless
+``COURIER_TEST_DATABASE_URL`` names a database on another server: then that server is used and the
+databases the session creates there are dropped at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from courier_adapters.postgres import embedded, migrate
+from courier_adapters.postgres.embedded import EmbeddedPostgres, database_url
+
+
+@dataclass
+class TestServer:
+    """Where test databases are created; ``admin_url`` points at a database we may connect to."""
+
+    admin_url: str
+    template: str = ""
+    prefix: str = field(default_factory=lambda: f"courier_t{uuid.uuid4().hex[:8]}")
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
+    _server: EmbeddedPostgres | None = None
+
+    def url(self, database: str) -> str:
+        return database_url(self.admin_url, database)
+
+    def create(self, *, template: str | None = None, name: str | None = None) -> str:
+        """Create a fresh database (a copy of the migrated template by default); return its URL."""
+        name = name or f"{self.prefix}_{next(self._counter)}"
+        embedded.create_database(self.admin_url, name, template=template or self.template)
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        name = url.split("?")[0].rsplit("/", 1)[1]
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            names = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE %s", (self.prefix + "%",)
+                )
+            ]
+        for name in names:
+            self.drop(self.url(name))
+
+
+@contextmanager
+def test_server() -> Iterator[TestServer]:
+    external = os.environ.get("COURIER_TEST_DATABASE_URL")
+    if external:
+        server = TestServer(admin_url=external)
+        holder = None
+    else:
+        holder = tempfile.TemporaryDirectory(prefix="courier-test-pg-")
+        emb = embedded.start(holder.name)
+        server = TestServer(admin_url=emb.url("postgres"), _server=emb)
+    server.template = f"{server.prefix}_template"
+    template_url = server.create(template="template0", name=server.template)
+    migrate.upgrade(template_url)
+    try:
+        yield server
+    finally:
+        server.drop_all()
+        if server._server is not None:
+            server._server.stop()
+        if holder is not None:
+            holder.cleanup()
