@@ -1,0 +1,66 @@
+"""The public shape of courier's objects, shared by every app (HTTP answers, CLI ``--json``).
+
+Plain dicts of JSON types; timestamps are RFC 3339 in UTC with a ``Z`` suffix.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from courier_core.model import Assignment, Courier, Delivery, DeliveryOutcome, Queued, WaitingOrder
+
+
+def timestamp(value: datetime) -> str:
+    """``2026-11-24T10:15:30Z`` (fractions kept when present)."""
+    text = value.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+def courier_view(courier: Courier) -> dict[str, Any]:
+    return {
+        "id": courier.id,
+        "name": courier.name,
+        "phone": courier.phone,
+        "status": courier.status.value,
+        "transport_type": courier.transport_type.value,
+        "created_at": timestamp(courier.created_at),
+        "updated_at": timestamp(courier.updated_at),
+    }
+
+
+def delivery_view(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "order_id": delivery.order_id,
+        "courier_id": delivery.courier_id,
+        "status": delivery.status.value,
+        "assigned_at": timestamp(delivery.assigned_at),
+        "deadline": timestamp(delivery.deadline),
+        "finished_at": None if delivery.finished_at is None else timestamp(delivery.finished_at),
+    }
+
+
+def assignment_view(assignment: Assignment) -> dict[str, Any]:
+    """The seed's assign answer (``delivery_deadline`` is the seed's name for ``deadline``)."""
+    return {
+        "courier_id": assignment.courier_id,
+        "order_id": assignment.order_id,
+        "transport_type": assignment.transport_type.value,
+        "delivery_deadline": timestamp(assignment.deadline),
+    }
+
+
+def queued_view(queued: Queued) -> dict[str, Any]:
+    return {"order_id": queued.order_id, "status": "waiting", "since": timestamp(queued.since)}
+
+
+def outcome_view(outcome: DeliveryOutcome) -> dict[str, Any]:
+    return {"order_id": outcome.order_id, "status": outcome.status, "courier_id": outcome.courier_id}
+
+
+def waiting_view(waiting: WaitingOrder, *, now: datetime) -> dict[str, Any]:
+    return {
+        "order_id": waiting.order_id,
+        "since": timestamp(waiting.since),
+        "age_seconds": max(0.0, (now - waiting.since).total_seconds()),
+    }
