@@ -1,0 +1,87 @@
+"""Core's :class:`~courier_core.ports.Metrics` port on prometheus-client."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
+
+ASSIGNMENT_RESULTS = ("assigned", "no_courier", "exists", "finished", "waiting")
+BREAKER_STATES = ("closed", "open", "half_open")
+# Port calls are mostly sub-millisecond database round trips; the buckets start low for that reason.
+PORT_CALL_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class PrometheusMetrics:
+    """Implements core's ``Metrics`` port; every series lives in the injected ``registry``.
+
+    Works in prometheus-client's multiprocess mode too (``PROMETHEUS_MULTIPROC_DIR`` set before
+    ``prometheus_client`` is imported): the values then go to the shared directory and a
+    :func:`scrape_registry` gathers every process's.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._assignments = Counter(
+            "courier_assignments", "Assignment attempts by result", ["result"], registry=registry
+        )
+        for result in ASSIGNMENT_RESULTS:
+            self._assignments.labels(result)
+        self._expired = Counter(
+            "deliveries_expired", "Deliveries expired by the release worker", registry=registry
+        )
+        self._retries = Counter(
+            "gateway_retries", "Retried calls to the order service", ["method"], registry=registry
+        )
+        self._skipped = Counter(
+            "order_verification_skipped",
+            "Assignments made without asking the order service (unavailable or breaker open)",
+            registry=registry,
+        )
+        self._breaker = Gauge(
+            "order_service_breaker_state",
+            "1 for the breaker's current state, 0 for the others",
+            ["target", "state"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self._port_calls = Histogram(
+            "port_call_duration_seconds",
+            "Duration of outgoing port calls (repositories, order gateway, broker)",
+            ["port", "method"],
+            registry=registry,
+            buckets=PORT_CALL_BUCKETS,
+        )
+
+    def assignment(self, result: str) -> None:
+        self._assignments.labels(result).inc()
+
+    def deliveries_expired(self, count: int) -> None:
+        self._expired.inc(count)
+
+    def gateway_retry(self, method: str) -> None:
+        self._retries.labels(method).inc()
+
+    def breaker_state(self, target: str, state: str) -> None:
+        for known in BREAKER_STATES:
+            self._breaker.labels(target, known).set(1 if known == state else 0)
+
+    def order_verification_skipped(self) -> None:
+        self._skipped.inc()
+
+    def port_call(self, port: str, method: str, seconds: float) -> None:
+        self._port_calls.labels(port, method).observe(seconds)
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def scrape_registry(registry: CollectorRegistry) -> CollectorRegistry:
+    """The registry to expose: ``registry`` itself, or every process's values in multiprocess mode."""
+    if not multiprocess_enabled():
+        return registry
+    gathered = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(gathered)  # type: ignore[no-untyped-call]
+    return gathered

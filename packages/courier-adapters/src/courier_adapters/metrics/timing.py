@@ -1,0 +1,59 @@
+"""Port-call timing: decorators that wrap any implementation of a port (the Decorator pattern).
+
+``TimedPort(repository, port="couriers", metrics=metrics)`` behaves like ``repository`` and reports the
+duration of every coroutine method call through core's ``Metrics.port_call``. The adapter itself never
+knows it is measured.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+from courier_core.ports import Metrics
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def timed(
+    metrics: Metrics, port: str, method: str
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Decorate one coroutine function: its duration (success or failure) goes to ``metrics``."""
+
+    def decorate(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(func)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.perf_counter()
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                metrics.port_call(port, method, time.perf_counter() - started)
+
+        return wrapper
+
+    return decorate
+
+
+class TimedPort:
+    """Wraps every coroutine method of ``inner`` with :func:`timed`; other attributes pass through."""
+
+    def __init__(self, inner: Any, *, port: str, metrics: Metrics) -> None:
+        self._inner = inner
+        self._port = port
+        self._metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+        wrapped = timed(self._metrics, self._port, name)(attribute)
+        # Cached on the instance: later lookups skip __getattr__ and the wrapping.
+        setattr(self, name, wrapped)
+        return wrapped
+
+    def __repr__(self) -> str:
+        return f"TimedPort({self._inner!r}, port={self._port!r})"
