@@ -14,7 +14,6 @@ Transactions are serialised (one at a time) and roll back by restoring a snapsho
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -63,6 +62,19 @@ class _State:
     processed: dict[bytes, datetime] = field(default_factory=dict)
     cursors: dict[str, datetime] = field(default_factory=dict)
     next_id: int = 1
+
+    def snapshot(self) -> _State:
+        """A copy that shares the (never mutated in place) stored objects: O(n) pointer copies."""
+        return _State(
+            couriers=dict(self.couriers),
+            deleted=set(self.deleted),
+            deliveries=dict(self.deliveries),
+            orders=dict(self.orders),
+            waiting=dict(self.waiting),
+            processed=dict(self.processed),
+            cursors=dict(self.cursors),
+            next_id=self.next_id,
+        )
 
 
 class InMemoryStore:
@@ -177,9 +189,9 @@ class InMemoryDeliveryRepository:
         delivery = self._s.deliveries.get(order_id)
         if delivery is None or not delivery.is_active:
             return None
-        delivery.status = status
-        delivery.finished_at = self._store.clock.current
-        return replace(delivery)
+        finished = replace(delivery, status=status, finished_at=self._store.clock.current)
+        self._s.deliveries[order_id] = finished
+        return replace(finished)
 
     async def expire_due(self, *, limit: int) -> list[Delivery]:
         now = self._store.clock.current
@@ -187,9 +199,9 @@ class InMemoryDeliveryRepository:
         due.sort(key=lambda d: d.deadline)
         changed = []
         for delivery in due[:limit]:
-            delivery.status = DeliveryStatus.EXPIRED
-            delivery.finished_at = now
-            changed.append(replace(delivery))
+            expired = replace(delivery, status=DeliveryStatus.EXPIRED, finished_at=now)
+            self._s.deliveries[delivery.order_id] = expired
+            changed.append(replace(expired))
         return changed
 
     async def list(
@@ -303,7 +315,7 @@ class InMemoryUnitOfWork:
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
-        self._snapshot = copy.deepcopy(self._store.state)
+        self._snapshot = self._store.state.snapshot()
         self.committed = False
         return self
 
@@ -322,11 +334,12 @@ class InMemoryUnitOfWork:
 
     async def commit(self) -> None:
         self.committed = True
-        self._snapshot = copy.deepcopy(self._store.state)
+        self._snapshot = None
 
     async def rollback(self) -> None:
         if self._snapshot is not None:
-            self._store.state = copy.deepcopy(self._snapshot)
+            self._store.state = self._snapshot
+            self._snapshot = None
 
     async def now(self) -> datetime:
         return await self._store.clock.now()
