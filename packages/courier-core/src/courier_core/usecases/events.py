@@ -9,6 +9,7 @@ so a redelivered event changes nothing. The action of each status comes from a f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import hashlib
 import json
@@ -93,9 +94,7 @@ def decode_event(value: bytes | None, *, broker_time: datetime | None = None) ->
         order_id = validate_order_id(data["order_id"])
     except InvalidInput:
         raise InvalidEvent("order_id", "order_id must be a string of 1-255 characters") from None
-    return OrderEvent(
-        order_id=order_id, status=_status(data), occurred_at=_occurred_at(data, broker_time)
-    )
+    return OrderEvent(order_id=order_id, status=_status(data), occurred_at=_occurred_at(data, broker_time))
 
 
 def _status(data: Mapping[str, object]) -> str:
@@ -185,18 +184,14 @@ def default_handlers(deliveries: DeliveryService) -> dict[str, Handler]:
 
     async def cancel(uow: UnitOfWork, event: OrderEvent) -> Outcome:
         await uow.waiting.remove(event.order_id)
-        try:
+        with contextlib.suppress(DeliveryNotFound):  # nothing active to undo: already done
             await deliveries.unassign_in(uow, event.order_id)
-        except DeliveryNotFound:
-            pass  # nothing active to undo: already done
         return Outcome.APPLIED
 
     async def complete(uow: UnitOfWork, event: OrderEvent) -> Outcome:
         await uow.waiting.remove(event.order_id)
-        try:
+        with contextlib.suppress(DeliveryNotFound):  # never assigned: nothing to complete
             await deliveries.complete_in(uow, event.order_id)
-        except DeliveryNotFound:
-            pass  # never assigned: nothing to complete
         return Outcome.APPLIED
 
     handlers: dict[str, Handler] = {"created": assign}
