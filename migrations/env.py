@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 
 from alembic import context
+from sqlalchemy import create_engine, pool
+
 from courier_adapters.postgres.migrate import sqlalchemy_url
 from courier_adapters.postgres.schema import metadata
-from sqlalchemy import create_engine, pool
 
 config = context.config
 target_metadata = metadata

@@ -10,14 +10,14 @@ from courier_adapters.containers import Adapters, UseCases
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.embedded import ensure_runtime_dir
 from courier_adapters.settings import Settings, load_settings
-from tests.support.postgres import TestServer, test_server
+from tests.support.postgres import TestServer, running_test_server
 
 ensure_runtime_dir()
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[TestServer]:
-    with test_server() as server:
+    with running_test_server() as server:
         yield server
 
 

@@ -24,6 +24,8 @@ from courier_adapters.postgres.embedded import EmbeddedPostgres, database_url
 
 @dataclass
 class TestServer:
+    __test__ = False  # not a test class, despite its name
+
     """Where test databases are created; ``admin_url`` points at a database we may connect to."""
 
     admin_url: str
@@ -44,9 +46,7 @@ class TestServer:
     def drop(self, url: str) -> None:
         name = url.split("?")[0].rsplit("/", 1)[1]
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def drop_all(self) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
@@ -61,7 +61,7 @@ class TestServer:
 
 
 @contextmanager
-def test_server() -> Iterator[TestServer]:
+def running_test_server() -> Iterator[TestServer]:
     external = os.environ.get("COURIER_TEST_DATABASE_URL")
     if external:
         server = TestServer(admin_url=external)

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from courier_core import AssignOrder, Assignment, CreateCourier, ListDeliveries, Queued, UpdateCourier
+from courier_core import Assignment, AssignOrder, CreateCourier, ListDeliveries, Queued, UpdateCourier
 from courier_core.errors import (
     CourierNotAvailable,
     CourierNotFound,
