@@ -8,8 +8,6 @@ the whole ``Adapters`` container.
 
 from __future__ import annotations
 
-from courier_core.metrics import NullMetrics
-from courier_core.usecases import CourierService, DeliveryService, WaitingQueue
 from dependency_injector import containers, providers
 
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase
@@ -19,6 +17,8 @@ from courier_adapters.postgres.repositories import (
 )
 from courier_adapters.postgres.uow import PostgresUnitOfWorkFactory
 from courier_adapters.settings import Settings
+from courier_core.metrics import NullMetrics
+from courier_core.usecases import CourierService, DeliveryService, WaitingQueue
 
 
 class Adapters(containers.DeclarativeContainer):

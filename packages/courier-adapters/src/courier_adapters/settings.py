@@ -16,9 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from courier_core.model import DeadlinePolicy
-
 from courier_adapters.postgres.errors import redact_url
+from courier_core.model import DeadlinePolicy
 
 PREFIX = "COURIER_"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")

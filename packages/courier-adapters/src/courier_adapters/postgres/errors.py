@@ -8,8 +8,9 @@ from contextlib import contextmanager
 
 import psycopg
 import psycopg_pool
-from courier_core.errors import CourierError, CourierExists, DeliveryExists, DependencyUnavailable
 from psycopg import errors as pg_errors
+
+from courier_core.errors import CourierError, CourierExists, DeliveryExists, DependencyUnavailable
 
 _UNIQUE_CONSTRAINTS: dict[str, type[CourierError]] = {
     "couriers_phone_live_key": CourierExists,

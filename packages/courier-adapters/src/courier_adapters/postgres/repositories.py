@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from courier_adapters.postgres import statements as sql
+from courier_adapters.postgres.database import Row, Session
 from courier_core.model import (
     Courier,
     CourierStatus,
@@ -20,9 +22,6 @@ from courier_core.model import (
     TransportType,
     WaitingOrder,
 )
-
-from courier_adapters.postgres import statements as sql
-from courier_adapters.postgres.database import Row, Session
 
 
 def _courier(row: Row) -> Courier:

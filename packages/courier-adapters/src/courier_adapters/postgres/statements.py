@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
 
-from courier_core.model import FINISHED_ORDER_STATUSES
 from sqlalchemy import and_, bindparam, delete, func, insert, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ClauseElement
@@ -25,6 +24,7 @@ from courier_adapters.postgres.schema import (
     processed_events,
     waiting_orders,
 )
+from courier_core.model import FINISHED_ORDER_STATUSES
 
 _DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
