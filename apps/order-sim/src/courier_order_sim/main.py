@@ -18,9 +18,9 @@ import signal
 import sys
 
 import grpc
+
 from courier_adapters.logs import configure_logging
 from courier_adapters.settings import parse_duration
-
 from courier_order_sim.control import ControlServer
 from courier_order_sim.publisher import DEFAULT_TOPIC, KafkaPublisher
 from courier_order_sim.server import Publisher, Simulator

@@ -19,9 +19,9 @@ from types import TracebackType
 from typing import Protocol, Self
 
 import grpc
-from courier_adapters.grpc.gen.orders.v1 import orders_pb2, orders_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from courier_adapters.grpc.gen.orders.v1 import orders_pb2, orders_pb2_grpc
 from courier_order_sim.faults import FaultMode, Faults
 from courier_order_sim.orders import OrderBook, SimOrder
 
