@@ -16,10 +16,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import grpc
-from courier_core.errors import DependencyUnavailable, OrderNotFound
-from courier_core.metrics import NullMetrics
-from courier_core.model import OrderInfo
-from courier_core.ports import Metrics
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from courier_adapters.grpc.gen.orders.v1 import orders_pb2
@@ -32,6 +28,10 @@ from courier_adapters.grpc.resilience import (
     RetryPolicy,
 )
 from courier_adapters.settings import Settings
+from courier_core.errors import DependencyUnavailable, OrderNotFound
+from courier_core.metrics import NullMetrics
+from courier_core.model import OrderInfo
+from courier_core.ports import Metrics
 
 if TYPE_CHECKING:  # the async stub type exists only in the generated .pyi
     from courier_adapters.grpc.gen.orders.v1.orders_pb2_grpc import OrdersServiceAsyncStub
