@@ -1,0 +1,185 @@
+"""The consumer's composition root: database, use cases, Kafka consumers, jobs and metrics endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from dependency_injector import providers
+from prometheus_client import CollectorRegistry
+
+from courier_adapters.containers import Adapters, UseCases
+from courier_adapters.kafka.admin import ensure_topics
+from courier_adapters.kafka.dead_letters import KafkaDeadLetters
+from courier_adapters.metrics.prometheus import PrometheusMetrics
+from courier_adapters.settings import Settings
+from courier_consumer.deferred import DeferredOrders
+from courier_consumer.jobs import Pruner, every
+from courier_consumer.processing import BatchProcessor, LoopBridge
+from courier_consumer.telemetry import ConsumerMetrics, MetricsServer
+from courier_consumer.worker import ConsumerConfig, ConsumerWorker
+from courier_core.ports import Metrics, OrderGateway
+from courier_core.usecases.events import OrderEventService, OrderVerifier, default_handlers
+
+log = logging.getLogger("courier.consumer")
+TOPIC_PARTITIONS = 4  # when courier creates the topics itself (development broker)
+PRUNE_INTERVAL = 3600.0
+BRIDGE_TIMEOUT = 6.0  # well inside the 10 s poll interval
+
+
+@dataclass
+class Runtime:
+    """What a running consumer holds, for readiness and for tests."""
+
+    workers: list[ConsumerWorker] = field(default_factory=list)
+    database_open: bool = False
+    metrics_port: int | None = None
+
+    def ready(self) -> bool:
+        return self.database_open and bool(self.workers) and all(w.joined.is_set() for w in self.workers)
+
+
+class ConsumerApp:
+    """``await app.run(stop)`` consumes until ``stop`` is set, then stops cleanly within the timeout."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database_url: str,
+        registry: CollectorRegistry | None = None,
+        metrics_host: str = "127.0.0.1",
+    ) -> None:
+        if not settings.kafka_bootstrap_servers:
+            raise ValueError("COURIER_KAFKA_BOOTSTRAP_SERVERS is required by courier-consumer")
+        self.settings = settings
+        self.bootstrap_servers: str = settings.kafka_bootstrap_servers
+        self.registry = registry or CollectorRegistry()
+        self.core_metrics = PrometheusMetrics(self.registry)
+        self.metrics = ConsumerMetrics(self.registry)
+        self.adapters = Adapters(settings=settings, database_url=database_url)
+        self.adapters.metrics.override(providers.Object(self.core_metrics))
+        self.use_cases = UseCases(adapters=self.adapters)
+        self.runtime = Runtime()
+        self._metrics_host = metrics_host
+        self.failed = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        server = MetricsServer(
+            self.registry, self.runtime.ready, host=self._metrics_host, port=s.metrics_port
+        )
+        server.start()
+        self.runtime.metrics_port = server.port
+        database = self.adapters.database()
+        gateway = _order_gateway(s, self.core_metrics)
+        dead_letters: KafkaDeadLetters | None = None
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await database.open(wait=True, timeout=30.0)
+            self.runtime.database_open = True
+            await asyncio.to_thread(
+                ensure_topics, self.bootstrap_servers, {s.kafka_topic: TOPIC_PARTITIONS, s.kafka_dlq_topic: 1}
+            )
+            dead_letters = await asyncio.to_thread(
+                KafkaDeadLetters, self.bootstrap_servers, topic=s.kafka_dlq_topic
+            )
+            service = OrderEventService(
+                uow=self.adapters.uow(),
+                handlers=default_handlers(self.use_cases.deliveries()),
+                verifier=OrderVerifier(gateway, metrics=self.core_metrics),
+            )
+            deferred = DeferredOrders(metrics=self.metrics, budget=s.unknown_order_retry)
+            tasks = self._start_jobs(service, deferred)
+            self._start_workers(service, deferred, dead_letters)
+            await self._wait(stop)
+        finally:
+            await self._shutdown(tasks, dead_letters, gateway)
+            server.stop()
+
+    def _start_jobs(self, service: OrderEventService, deferred: DeferredOrders) -> list[asyncio.Task[None]]:
+        s = self.settings
+        pruner = Pruner(
+            uow=self.adapters.uow(),
+            database=self.adapters.database(),
+            processed_retention=s.retention_processed_events,
+            order_retention=s.retention_order_status,
+        )
+        return [
+            asyncio.create_task(deferred.run(service), name="deferred-orders"),
+            asyncio.create_task(every(PRUNE_INTERVAL, pruner.prune, name="prune"), name="prune"),
+        ]
+
+    def _start_workers(
+        self, service: OrderEventService, deferred: DeferredOrders, dead_letters: KafkaDeadLetters
+    ) -> None:
+        s = self.settings
+        bridge = LoopBridge(asyncio.get_running_loop(), timeout=BRIDGE_TIMEOUT)
+        config = ConsumerConfig(
+            bootstrap_servers=self.bootstrap_servers,
+            topic=s.kafka_topic,
+            group_id=s.kafka_group_id,
+            auto_offset_reset=s.kafka_auto_offset_reset,
+        )
+        for index in range(s.kafka_consumers):
+            processor = BatchProcessor(
+                bridge=bridge,
+                service=service,
+                deferred=deferred,
+                dead_letters=dead_letters,
+                metrics=self.metrics,
+                max_attempts=s.kafka_max_attempts,
+            )
+            worker = ConsumerWorker(
+                f"consumer-{index}", config=config, processor=processor, metrics=self.metrics
+            )
+            self.runtime.workers.append(worker)
+            worker.start()
+        log.info(
+            "consuming",
+            extra={"topic": s.kafka_topic, "group_id": s.kafka_group_id, "consumers": s.kafka_consumers},
+        )
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        """Until ``stop``, or until a consumer thread dies (then the process fails, to be restarted)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            if any(w.failed is not None for w in self.runtime.workers):
+                self.failed = True
+                log.error("a consumer thread failed; stopping")
+                return
+
+    async def _shutdown(
+        self,
+        tasks: list[asyncio.Task[None]],
+        dead_letters: KafkaDeadLetters | None,
+        gateway: OrderGateway | None,
+    ) -> None:
+        log.info("stopping")
+        for worker in self.runtime.workers:
+            worker.stop()
+        budget = max(1.0, self.settings.shutdown_timeout - 2.0)
+        for worker in self.runtime.workers:
+            if not await asyncio.to_thread(worker.join, budget):
+                log.error("consumer %s did not stop within the shutdown timeout", worker.name)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if dead_letters is not None:
+            await asyncio.to_thread(dead_letters.close)
+        close = getattr(gateway, "close", None)
+        if close is not None:
+            await close()
+        await self.adapters.database().close()
+        log.info("stopped")
+
+
+def _order_gateway(settings: Settings, metrics: Metrics) -> OrderGateway | None:
+    if not settings.order_service_addr:
+        return None
+    from courier_adapters.grpc.gateway import order_gateway_from_settings  # only when configured
+
+    return order_gateway_from_settings(settings, metrics)

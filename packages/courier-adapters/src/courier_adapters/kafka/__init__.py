@@ -1,0 +1,1 @@
+"""Kafka adapters: the embedded Tansu broker, topic administration and the dead-letter producer."""
