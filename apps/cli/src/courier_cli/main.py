@@ -1,1 +1,64 @@
-def main() -> None: ...
+"""``courier``: the operator's command line (couriers, deliveries, migrations, the local stack).
+
+Every command runs core's use cases through the CLI's container (:mod:`courier_cli.runtime`). Failures
+become an exit code and one line on stderr in one place: :class:`CourierGroup` with
+:mod:`courier_cli.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer._click.core import Context
+from typer.core import TyperGroup
+
+from courier_cli import couriers, db, delivery, dev, transfer
+from courier_cli.errors import PASS_THROUGH, report
+from courier_cli.runtime import CliState, configure_cli_logging
+
+
+class CourierGroup(TyperGroup):
+    """The root command: turns any failure of a subcommand into its exit code (see errors.py)."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PASS_THROUGH:
+            raise
+        except Exception as exc:
+            state = ctx.find_object(CliState)
+            raise typer.Exit(report(exc, debug=state is not None and state.debug)) from None
+
+
+app = typer.Typer(
+    cls=CourierGroup,
+    name="courier",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(couriers.app, name="couriers")
+transfer.register(couriers.app)
+app.add_typer(delivery.app, name="delivery")
+app.add_typer(db.app, name="db")
+app.add_typer(dev.app, name="dev")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library logs.")] = False,
+) -> None:
+    """courier's admin CLI. Configuration comes from COURIER_* variables (or .env).
+
+    Example: courier couriers list --status available
+    """
+    ctx.obj = CliState(debug=debug)
+    configure_cli_logging(debug)
+
+
+def main() -> None:
+    """Console script ``courier``."""
+    app()

@@ -1,0 +1,79 @@
+"""``courier db ...``: the database's migrations (``COURIER_DATABASE_URL``, or the embedded database)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import psycopg
+import typer
+
+from courier_adapters.postgres import migrate
+from courier_cli.output import JSON_OPTION, emit
+from courier_cli.runtime import CONNECT_TIMEOUT, CliState, database
+
+app = typer.Typer(
+    help="Migrate the database (COURIER_DATABASE_URL, or the embedded one).", no_args_is_help=True
+)
+Json = Annotated[bool, JSON_OPTION]
+
+
+def _check_reachable(url: str) -> None:
+    # alembic would report an unreachable server with a long SQLAlchemy message; psycopg's is one line.
+    with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT):
+        pass
+
+
+def _state(safe_url: str, url: str) -> dict[str, Any]:
+    current, head = migrate.current(url), migrate.head()
+    return {"database": safe_url, "current": current, "head": head, "up_to_date": current == head}
+
+
+@app.command("upgrade")
+def upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="The revision to reach.")] = "head",
+    as_json: Json = False,
+) -> None:
+    """Apply the migrations up to REVISION (the newest by default).
+
+    Example: COURIER_DATABASE_URL=postgresql://courier:secret@127.0.0.1:5432/courier courier db upgrade
+    """
+    with database(CliState.of(ctx).settings, migrate_now=False) as target:
+        _check_reachable(target.url)
+        before = migrate.current(target.url)
+        migrate.upgrade(target.url, revision)
+        state = _state(target.safe_url, target.url)
+    emit({**state, "previous": before}, as_json=as_json)
+
+
+@app.command("current")
+def current(ctx: typer.Context, as_json: Json = False) -> None:
+    """Show the database's revision and the newest one.
+
+    Example: courier db current --json
+    """
+    with database(CliState.of(ctx).settings, migrate_now=False) as target:
+        _check_reachable(target.url)
+        state = _state(target.safe_url, target.url)
+    emit(state, as_json=as_json)
+
+
+@app.command("downgrade")
+def downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="The revision to go back to ('base' undoes every one).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Undo migrations down to REVISION (this drops tables and their data).
+
+    Example: courier db downgrade 0001 --yes
+    """
+    with database(CliState.of(ctx).settings, migrate_now=False) as target:
+        _check_reachable(target.url)
+        if not yes:
+            typer.confirm(f"Downgrade {target.safe_url} to {revision}? Data may be lost", abort=True)
+        before = migrate.current(target.url)
+        migrate.downgrade(target.url, revision)
+        state = _state(target.safe_url, target.url)
+    emit({**state, "previous": before}, as_json=as_json)

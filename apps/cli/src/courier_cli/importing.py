@@ -1,0 +1,189 @@
+"""Bulk import of couriers from CSV: read and validate every row first, then create in batches.
+
+Rows are checked with core's validators (the rules of ``POST /courier``); a phone seen on an earlier
+row of the file, or already registered, makes the row a duplicate, skipped. Couriers are created with
+one statement per batch (:mod:`courier_adapters.postgres.bulk`), and every available courier created is
+offered to the waiting orders through core's :class:`~courier_core.usecases.WaitingQueue`, in the batch's
+transaction, as a courier created one by one would be.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TextIO
+
+from courier_adapters.postgres.bulk import BulkUnitOfWork
+from courier_cli.errors import UsageProblem
+from courier_core.errors import InvalidInput
+from courier_core.model import (
+    Courier,
+    NewCourier,
+    TransportType,
+    validate_client_status,
+    validate_name,
+    validate_phone,
+    validate_transport_type,
+)
+from courier_core.usecases import WaitingQueue
+
+REQUIRED_COLUMNS = ("name", "phone", "status")
+COLUMNS = (*REQUIRED_COLUMNS, "transport_type")
+
+
+@dataclass(frozen=True, slots=True)
+class GoodRow:
+    line: int
+    courier: NewCourier
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row refused before anything is written: its line, the field at fault and why."""
+
+    line: int
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    line: int
+    phone: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    """The file, read and checked: what will be created, and what will not."""
+
+    good: list[GoodRow] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.good) + len(self.bad) + len(self.duplicates)
+
+
+@dataclass
+class Outcome:
+    """What the import did in the database."""
+
+    created: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)
+    served_waiting: int = 0
+
+
+class BulkUnitOfWorkFactory(Protocol):
+    def __call__(self) -> BulkUnitOfWork: ...
+
+
+def new_courier(record: dict[str, str]) -> NewCourier:
+    """One CSV record as a courier to create; raises ``InvalidInput`` naming the field at fault."""
+    transport = record.get("transport_type", "")
+    return NewCourier(
+        name=validate_name(record["name"]),
+        phone=validate_phone(record["phone"]),
+        status=validate_client_status(record["status"]),
+        transport_type=TransportType.ON_FOOT if not transport else validate_transport_type(transport),
+    )
+
+
+def _header(reader: Iterable[list[str]], source: str) -> list[str]:
+    header = next(iter(reader), None)
+    if header is None:
+        raise UsageProblem(f"{source}: the file is empty (expected a header: {','.join(COLUMNS)})")
+    names = [name.strip().lower() for name in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise UsageProblem(f"{source}: missing column(s) {', '.join(missing)} in the header")
+    return names
+
+
+def read_plan(stream: TextIO, *, source: str = "FILE") -> Plan:
+    """Read and check every row of a CSV whose header names at least name, phone and status."""
+    reader = csv.reader(stream)
+    header = _header(reader, source)
+    plan = Plan()
+    first_line_of: dict[str, int] = {}  # phone -> the line that claimed it first
+    previous_end = reader.line_num
+    for cells in reader:
+        line, previous_end = previous_end + 1, reader.line_num
+        if not cells:
+            continue  # a blank line is not a row
+        if len(cells) != len(header):
+            plan.bad.append(BadRow(line, "row", f"expected {len(header)} fields, found {len(cells)}"))
+            continue
+        record = {name: value.strip() for name, value in zip(header, cells, strict=True)}
+        try:
+            courier = new_courier(record)
+        except InvalidInput as exc:
+            plan.bad.append(BadRow(line, exc.field, f"{exc.message}: {record.get(exc.field, '')!r}"))
+            continue
+        seen = first_line_of.setdefault(courier.phone, line)
+        if seen != line:
+            plan.duplicates.append(Duplicate(line, courier.phone, f"same phone as line {seen}"))
+            continue
+        plan.good.append(GoodRow(line, courier))
+    return plan
+
+
+def batches(rows: Sequence[GoodRow], size: int) -> list[Sequence[GoodRow]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+async def _serve_waiting(uow: BulkUnitOfWork, waiting: WaitingQueue, created: Sequence[Courier]) -> int:
+    """Give the available couriers just created to waiting orders (core's rule, in this transaction)."""
+    if not await uow.waiting.list(limit=1):
+        return 0
+    served = 0
+    for courier in created:
+        if not courier.is_available:
+            continue
+        if await waiting.give_courier(uow, courier) is None:
+            break  # the queue is empty
+        await uow.couriers.save(courier)
+        served += 1
+    return served
+
+
+async def _import_batch(
+    uow: BulkUnitOfWork, batch: Sequence[GoodRow], waiting: WaitingQueue, outcome: Outcome
+) -> None:
+    created = await uow.bulk.add_many([row.courier for row in batch])
+    taken = {courier.phone for courier in created}
+    outcome.created += len(created)
+    outcome.duplicates += [
+        Duplicate(row.line, row.courier.phone, "phone already registered")
+        for row in batch
+        if row.courier.phone not in taken
+    ]
+    outcome.served_waiting += await _serve_waiting(uow, waiting, created)
+
+
+async def execute(
+    plan: Plan,
+    *,
+    uow: BulkUnitOfWorkFactory,
+    waiting: WaitingQueue,
+    batch_size: int,
+    atomic: bool,
+    progress: Callable[[int], None] = lambda rows: None,
+) -> Outcome:
+    """Create the plan's good rows: one transaction per batch, or one for all when ``atomic``."""
+    outcome = Outcome()
+    if atomic:
+        async with uow() as work:
+            for batch in batches(plan.good, batch_size):
+                await _import_batch(work, batch, waiting, outcome)
+                progress(len(batch))
+            await work.commit()
+        return outcome
+    for batch in batches(plan.good, batch_size):
+        async with uow() as work:
+            await _import_batch(work, batch, waiting, outcome)
+            await work.commit()
+        progress(len(batch))
+    return outcome
