@@ -11,12 +11,12 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from courier_core.errors import CourierError
-from courier_core.model import CourierStatus, TransportType
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase
+from courier_core.errors import CourierError
+from courier_core.model import CourierStatus, TransportType
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,10 @@ class DatabaseCollector(Collector):
             log.warning("database gauges unavailable: %s", exc)
             self._snapshot = None
         return self._snapshot
+
+    def forget(self) -> None:
+        """The database did not answer in time: report it down until the next refresh."""
+        self._snapshot = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._pool_gauges()

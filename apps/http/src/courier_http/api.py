@@ -1,0 +1,231 @@
+"""The business routes (``api.md``): handlers over core's use cases, and their operation table.
+
+The table is mounted twice, under ``/api/v1`` and at the root (the seed's paths).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import msgspec
+
+from courier_core import views
+from courier_core.errors import InvalidInput
+from courier_core.model import MAX_ID, DeliveryCursor, Queued
+from courier_core.usecases import (
+    AssignOrder,
+    CourierService,
+    CreateCourier,
+    DeliveryService,
+    ListCouriers,
+    ListDeliveries,
+    UpdateCourier,
+)
+from courier_http import bodies, schemas
+from courier_http.errors import ApiError
+from courier_http.exchange import Call, Reply
+from courier_http.routing import Operation, QueryParam
+
+API_PREFIX = "/api/v1"
+CREATED = "courier's profile created successfully"
+UPDATED = "courier's profile updated successfully"
+DELETED = "courier's profile deleted successfully"
+
+
+class Services(Protocol):
+    """Where the handlers find the use cases (filled in when the app starts)."""
+
+    @property
+    def couriers(self) -> CourierService: ...
+
+    @property
+    def deliveries(self) -> DeliveryService: ...
+
+
+def path_id(text: str) -> int:
+    """A path id: decimal digits, 1 to 2^63-1, else 400 ``invalid_id``."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not 1 <= int(text) <= MAX_ID:
+        raise ApiError.of("invalid_id", field="id")
+    return int(text)
+
+
+def bad_query(name: str, detail: str) -> ApiError:
+    return ApiError.of("invalid_request", message=f"bad query parameter {name!r}: {detail}", field=name)
+
+
+def query_args(call: Call, allowed: frozenset[str]) -> dict[str, str]:
+    args: dict[str, str] = {}
+    for name, value in call.query():
+        if name not in allowed:
+            raise bad_query(name, "unknown parameter")
+        args[name] = value
+    return args
+
+
+def query_int(args: dict[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    text = args.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not minimum <= int(text) <= maximum:
+        raise bad_query(name, f"an integer from {minimum} to {maximum}")
+    return int(text)
+
+
+def encode_cursor(cursor: DeliveryCursor) -> str:
+    raw = msgspec.json.encode([cursor.assigned_at.isoformat(), cursor.order_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> DeliveryCursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        stamp, order_id = msgspec.json.decode(raw, type=tuple[str, str])
+        assigned_at = datetime.fromisoformat(stamp)
+    except (binascii.Error, msgspec.DecodeError, ValueError):
+        raise bad_query("after", "not a cursor from a Link header") from None
+    if assigned_at.tzinfo is None:
+        raise bad_query("after", "not a cursor from a Link header")
+    return DeliveryCursor(assigned_at=assigned_at, order_id=order_id)
+
+
+def next_link(path: str, args: dict[str, str], **position: str) -> tuple[bytes, bytes]:
+    query = {k: v for k, v in args.items() if k not in ("after", "after_id")} | position
+    return (b"link", f'<{API_PREFIX}{path}?{urlencode(query)}>; rel="next"'.encode())
+
+
+class BusinessApi:
+    """Handlers of the business routes."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._create = bodies.BodyDecoder(bodies.CreateCourierBody)
+        self._update = bodies.BodyDecoder(bodies.UpdateCourierBody)
+        self._order = bodies.BodyDecoder(bodies.OrderBody)
+        self._assign = bodies.BodyDecoder(bodies.AssignBody)
+
+    async def list_couriers(self, call: Call) -> Reply:
+        args = query_args(call, frozenset({"status", "transport_type", "limit", "after", "after_id"}))
+        limit = query_int(args, "limit", 100, minimum=1, maximum=1000)
+        after_name = "after_id" if "after_id" in args else "after"
+        after = query_int(args, after_name, 0, minimum=0, maximum=MAX_ID)
+        query = ListCouriers(
+            status=args.get("status"), transport_type=args.get("transport_type"), limit=limit, after=after
+        )
+        try:
+            page = await self.s.couriers.list(query)
+        except InvalidInput as exc:
+            raise bad_query(exc.field, exc.message) from None
+        headers = [] if page.next is None else [next_link("/couriers", args, after_id=str(page.next))]
+        return Reply(200, [views.courier_view(c) for c in page.items], headers)
+
+    async def get_courier(self, call: Call) -> Reply:
+        courier = await self.s.couriers.get(path_id(call.path_params["id"]))
+        return Reply(200, views.courier_view(courier))
+
+    async def create_courier(self, call: Call) -> Reply:
+        body = self._create.decode(call.body)
+        courier = await self.s.couriers.create(
+            CreateCourier(body.name, body.phone, body.status, body.transport_type)
+        )
+        location = (b"location", f"{API_PREFIX}/courier/{courier.id}".encode())
+        return Reply(201, {"id": courier.id, "message": CREATED}, [location])
+
+    async def update_courier(self, call: Call) -> Reply:
+        body = self._update.decode(call.body)
+        await self.s.couriers.update(
+            UpdateCourier(body.id, body.name, body.phone, body.status, body.transport_type)
+        )
+        return Reply(200, {"message": UPDATED})
+
+    async def delete_courier(self, call: Call) -> Reply:
+        await self.s.couriers.delete(path_id(call.path_params["id"]))
+        return Reply(200, {"message": DELETED})
+
+    async def assign(self, call: Call) -> Reply:
+        body = self._assign.decode(call.body)
+        result = await self.s.deliveries.assign(
+            AssignOrder(
+                order_id=body.order_id,
+                courier_id=body.courier_id,
+                exclude_courier_ids=tuple(body.exclude_courier_ids or ()),
+                wait=bool(body.wait),
+            )
+        )
+        if isinstance(result, Queued):
+            return Reply(202, views.queued_view(result))
+        return Reply(200, views.assignment_view(result))
+
+    async def unassign(self, call: Call) -> Reply:
+        outcome = await self.s.deliveries.unassign(self._order.decode(call.body).order_id)
+        return Reply(200, views.outcome_view(outcome))
+
+    async def complete(self, call: Call) -> Reply:
+        outcome = await self.s.deliveries.complete(self._order.decode(call.body).order_id)
+        return Reply(200, views.outcome_view(outcome))
+
+    async def get_delivery(self, call: Call) -> Reply:
+        delivery = await self.s.deliveries.get(call.path_params["order_id"])
+        return Reply(200, views.delivery_view(delivery))
+
+    async def list_deliveries(self, call: Call) -> Reply:
+        args = query_args(call, frozenset({"status", "courier_id", "limit", "after"}))
+        limit = query_int(args, "limit", 100, minimum=1, maximum=1000)
+        courier_id: Any = None
+        if "courier_id" in args:
+            courier_id = query_int(args, "courier_id", 0, minimum=1, maximum=MAX_ID)
+        after = decode_cursor(args["after"]) if "after" in args else None
+        query = ListDeliveries(status=args.get("status"), courier_id=courier_id, limit=limit, after=after)
+        try:
+            page = await self.s.deliveries.list(query)
+        except InvalidInput as exc:
+            raise bad_query(exc.field, exc.message) from None
+        headers = (
+            [] if page.next is None else [next_link("/deliveries", args, after=encode_cursor(page.next))]
+        )
+        return Reply(200, [views.delivery_view(d) for d in page.items], headers)
+
+
+def _q(name: str, description: str, **schema: Any) -> QueryParam:
+    return QueryParam(name, description, schema or {"type": "string"})
+
+
+LIMIT = _q("limit", "page size (default 100)", type="integer", minimum=1, maximum=1000)
+
+
+def operations(api: BusinessApi) -> list[Operation]:
+    """Every business operation, in routing order (fixed paths before ``/delivery/{order_id}``)."""
+    op: Callable[..., Operation] = Operation
+    return [
+        op("GET", "/couriers", api.list_couriers, "List couriers by id (keyset paging, Link rel=next)",
+           answer=list[schemas.Courier], errors=(400,),
+           query=(_q("status", "filter", enum=["available", "busy", "paused"]),
+                  _q("transport_type", "filter", enum=["on_foot", "scooter", "car"]), LIMIT,
+                  _q("after", "couriers with a larger id", type="integer", minimum=0),
+                  _q("after_id", "alias of after", type="integer", minimum=0))),
+        op("GET", "/courier/{id}", api.get_courier, "Get a courier",
+           answer=schemas.Courier, errors=(400, 404)),
+        op("DELETE", "/courier/{id}", api.delete_courier, "Delete a courier (soft)",
+           answer=schemas.Message, errors=(400, 404, 409)),
+        op("POST", "/courier", api.create_courier, "Create a courier", status=201,
+           body=bodies.CreateCourierBody, answer=schemas.Created, errors=(400, 409, 413)),
+        op("PUT", "/courier", api.update_courier, "Change some of a courier's fields",
+           body=bodies.UpdateCourierBody, answer=schemas.Message, errors=(400, 404, 409, 413)),
+        op("POST", "/delivery/assign", api.assign, "Assign an order to a courier",
+           body=bodies.AssignBody, answer=schemas.Assignment, errors=(400, 404, 409, 413)),
+        op("POST", "/delivery/unassign", api.unassign, "Undo an order's active delivery",
+           body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413)),
+        op("POST", "/delivery/complete", api.complete, "Complete an order's delivery",
+           body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413)),
+        op("GET", "/delivery/{order_id}", api.get_delivery, "Get an order's delivery",
+           answer=schemas.Delivery, errors=(400, 404)),
+        op("GET", "/deliveries", api.list_deliveries, "List deliveries, newest assignment first",
+           answer=list[schemas.Delivery], errors=(400,),
+           query=(_q("status", "filter", enum=["active", "completed", "expired"]),
+                  _q("courier_id", "filter", type="integer", minimum=1), LIMIT,
+                  _q("after", "opaque cursor from the Link header"))),
+    ]  # fmt: skip

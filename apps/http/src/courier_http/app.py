@@ -1,0 +1,185 @@
+"""The composition root: ``create_app(settings)`` builds the Starlette app; nothing runs at import.
+
+Resources (the database pool, the database gauges, the expiry worker) open in the lifespan and close on
+shutdown. The business route table is mounted twice: under ``/api/v1`` and at the root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from importlib.metadata import version
+
+from dependency_injector import providers
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+
+from courier_adapters.bootstrap import resolve_database
+from courier_adapters.containers import Adapters, UseCases
+from courier_adapters.logs import configure_logging
+from courier_adapters.metrics import DatabaseCollector, PrometheusMetrics, scrape_registry
+from courier_adapters.postgres.database import PostgresDatabase
+from courier_adapters.postgres.errors import redact_url
+from courier_adapters.settings import Settings, load_settings
+from courier_core.usecases import CourierService, DeliveryService
+from courier_http import api, openapi, ops
+from courier_http.errors import ApiError, render
+from courier_http.middleware import (
+    AccessLogMiddleware,
+    MetricsMiddleware,
+    RecoveryMiddleware,
+    RequestIdMiddleware,
+)
+from courier_http.ratelimit import ClientKey, RateLimitMiddleware, TokenBucketLimiter, global_key
+from courier_http.routing import Operation, routes
+from courier_http.telemetry import HttpMetrics
+from courier_http.worker import ExpiryWorker
+
+log = logging.getLogger("courier.http")
+PREFIXES = (api.API_PREFIX, "")
+
+
+class Runtime:
+    """What the handlers use, filled in by the lifespan (the app has no services before it starts)."""
+
+    couriers: CourierService
+    deliveries: DeliveryService
+    database: PostgresDatabase | None = None
+    collector: DatabaseCollector | None = None
+    worker: ExpiryWorker | None = None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    adapters: Adapters | None = None,
+    limiter: TokenBucketLimiter | None = None,
+) -> Starlette:
+    """The API for ``settings``; ``registry``, ``adapters`` and ``limiter`` may be injected by tests."""
+    registry = registry if registry is not None else CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+    core_metrics = PrometheusMetrics(registry)
+    scrape = scrape_registry(registry)
+    runtime = Runtime()
+    business = api.operations(api.BusinessApi(runtime))
+    operational: list[Operation] = []
+    ops_api = ops.OperationalApi(
+        runtime,
+        scrape=scrape,
+        document=lambda: openapi.document(business, operational, prefixes=PREFIXES, version=_version()),
+    )
+    operational.extend(ops.operations(ops_api))
+    limit = _rate_limit(settings, limiter, http_metrics)
+    business_routes = routes(business, timeout=settings.request_timeout, middleware=limit)
+    table: Sequence[BaseRoute] = [
+        *routes(operational, timeout=None),
+        Mount(api.API_PREFIX, routes=business_routes),
+        Mount("", routes=business_routes),
+    ]
+    app = Starlette(
+        routes=table,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
+            Middleware(MetricsMiddleware, metrics=http_metrics),
+            Middleware(RecoveryMiddleware),
+        ],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=_lifespan(settings, runtime, scrape, core_metrics, adapters),
+    )
+    app.state.runtime = runtime
+    app.state.registry = registry
+    return app
+
+
+def _rate_limit(
+    settings: Settings, limiter: TokenBucketLimiter | None, metrics: HttpMetrics
+) -> list[Middleware]:
+    if settings.rate_limit_scope == "off":
+        return []
+    limiter = limiter or TokenBucketLimiter(
+        capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill_per_second
+    )
+    key = global_key if settings.rate_limit_scope == "global" else ClientKey(settings.trusted_proxies)
+    return [Middleware(RateLimitMiddleware, limiter=limiter, key=key, on_limited=metrics.rate_limited)]
+
+
+def _lifespan(
+    settings: Settings,
+    runtime: Runtime,
+    scrape: CollectorRegistry,
+    metrics: PrometheusMetrics,
+    injected: Adapters | None,
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            adapters = injected or await _adapters(settings, stack)
+            adapters.metrics.override(providers.Object(metrics))
+            use_cases = UseCases(adapters=adapters)
+            database: PostgresDatabase = adapters.database()
+            # wait=False: the API starts (and answers 503) while the database is down.
+            await database.open(wait=False)
+            stack.push_async_callback(database.close)
+            runtime.database = database
+            runtime.couriers = use_cases.couriers()
+            runtime.deliveries = use_cases.deliveries()
+            runtime.collector = DatabaseCollector(database)
+            scrape.register(runtime.collector)
+            stack.callback(scrape.unregister, runtime.collector)
+            runtime.worker = ExpiryWorker(
+                runtime.deliveries.release_expired, interval=settings.release_interval
+            )
+            runtime.worker.start()
+            stack.push_async_callback(runtime.worker.stop)
+            log.info("courier-api ready", extra={"database": database_safe_url(database)})
+            yield
+        log.info("courier-api stopped")
+
+    return lifespan
+
+
+async def _adapters(settings: Settings, stack: AsyncExitStack) -> Adapters:
+    url = settings.database_url
+    if not url:
+        target = await asyncio.to_thread(resolve_database, settings)
+        stack.callback(target.stop)
+        url = target.url
+    return Adapters(settings=settings, database_url=url)
+
+
+def database_safe_url(database: PostgresDatabase) -> str:
+    return redact_url(database.url)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error = ApiError.of("not_found", 404)
+    elif exc.status_code == 405:
+        error = ApiError.of("method_not_allowed", 405)
+    else:
+        error = ApiError.of("invalid_request", exc.status_code, message=str(exc.detail))
+    return Response(render(error), exc.status_code, headers=exc.headers, media_type="application/json")
+
+
+def _version() -> str:
+    try:
+        return version("courier-http")
+    except Exception:
+        return "0"
+
+
+def app_from_environment() -> Starlette:
+    """uvicorn's factory (``courier_http.app:app_from_environment``): settings from the environment."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

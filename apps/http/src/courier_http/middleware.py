@@ -1,0 +1,153 @@
+"""The middleware chain, outermost first: request id → access log → metrics → recovery.
+
+Pure ASGI: each layer wraps ``send`` at most once and starts no task. The route template for the
+metrics comes from the matched endpoint (``scope["endpoint"].template``), never from the raw path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from courier_adapters.logs import bind
+from courier_http.errors import internal
+from courier_http.exchange import send_error
+from courier_http.telemetry import HttpMetrics
+
+access_log = logging.getLogger("courier.http.access")
+error_log = logging.getLogger("courier.http")
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+API_PREFIX = "/api/v1"
+UNMATCHED = "unmatched"
+
+
+def route_template(scope: Scope) -> str:
+    """``/api/v1/courier/{id}`` for a request to ``/api/v1/courier/7``; ``unmatched`` for no route."""
+    template: str | None = getattr(scope.get("endpoint"), "template", None)
+    if template is None:
+        return UNMATCHED
+    if scope["path"].startswith(API_PREFIX + "/"):
+        return API_PREFIX + template
+    return template
+
+
+class RequestIdMiddleware:
+    """Take ``X-Request-ID`` (when it is sane) or make one; echo it and bind it to every log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = b""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+                request_id = value
+                break
+        if not request_id:
+            request_id = uuid.uuid4().hex.encode()
+        header = (b"x-request-id", request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        with bind(request_id=request_id.decode()):
+            await self.app(scope, receive, send_with_id)
+
+
+class AccessLogMiddleware:
+    """One JSON line per request: method, path, status, duration, client."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [0]
+
+        async def send_recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            client = scope.get("client")
+            access_log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status[0],
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status[0],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "client": client[0] if client else None,
+                },
+            )
+
+
+class MetricsMiddleware:
+    """``http_requests_total`` and ``http_request_duration_seconds`` by method, route template, status."""
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            if not scope.get("courier.client_gone"):
+                seconds = time.perf_counter() - started
+                self.metrics.request(scope["method"], route_template(scope), status[0], seconds)
+
+
+class RecoveryMiddleware:
+    """An unhandled exception becomes a logged 500 ``internal`` answer, never a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = [False]
+
+        async def send_tracking(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started[0] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            error_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if started[0]:
+                raise  # the answer is half sent: the server closes the connection
+            await send_error(send, internal(), head=scope["method"] == "HEAD")

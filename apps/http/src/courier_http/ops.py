@@ -1,0 +1,92 @@
+"""Operational routes, at the root only and never rate limited: ping, health, readiness, metrics, docs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from courier_adapters.metrics import DatabaseCollector
+from courier_adapters.postgres.database import PostgresDatabase
+from courier_http import schemas
+from courier_http.errors import unavailable
+from courier_http.exchange import Call, Reply
+from courier_http.routing import Operation
+
+PROBE_TIMEOUT = 2.0
+
+
+class Probes(Protocol):
+    """What the operational routes look at (filled in when the app starts)."""
+
+    @property
+    def database(self) -> PostgresDatabase | None: ...
+
+    @property
+    def collector(self) -> DatabaseCollector | None: ...
+
+
+class OperationalApi:
+    """Handlers of the operational routes."""
+
+    def __init__(
+        self, probes: Probes, *, scrape: CollectorRegistry, document: Callable[[], dict[str, Any]]
+    ) -> None:
+        self._probes = probes
+        self._scrape = scrape
+        self._document = document
+        self._cached: dict[str, Any] | None = None
+
+    async def ping(self, call: Call) -> Reply:
+        return Reply(200, {"message": "pong"})
+
+    async def healthcheck(self, call: Call) -> Reply:
+        return Reply(204)
+
+    async def readyz(self, call: Call) -> Reply:
+        database = self._probes.database
+        ready = False
+        if database is not None:
+            with contextlib.suppress(TimeoutError):
+                ready = await asyncio.wait_for(database.ping(), PROBE_TIMEOUT)
+        if not ready:
+            raise unavailable()
+        return Reply(200, {"status": "ready"})
+
+    async def metrics(self, call: Call) -> Reply:
+        collector = self._probes.collector
+        if collector is not None:
+            try:
+                await asyncio.wait_for(collector.refresh(), PROBE_TIMEOUT)
+            except TimeoutError:
+                collector.forget()
+        body = generate_latest(self._scrape)
+        return Reply(200, body, content_type=CONTENT_TYPE_LATEST.encode())
+
+    async def openapi(self, call: Call) -> Reply:
+        if self._cached is None:
+            self._cached = self._document()
+        return Reply(200, self._cached)
+
+
+def operations(api: OperationalApi) -> list[Operation]:
+    return [
+        Operation("GET", "/ping", api.ping, "Liveness answer with a body", answer=schemas.Message),
+        Operation("GET", "/healthcheck", api.healthcheck, "Liveness: the process is up", status=204),
+        Operation("HEAD", "/healthcheck", api.healthcheck, "Liveness: the process is up", status=204),
+        Operation(
+            "GET",
+            "/readyz",
+            api.readyz,
+            "Readiness: the database answers",
+            answer=schemas.Ready,
+            errors=(503,),
+        ),
+        Operation(
+            "GET", "/metrics", api.metrics, "Prometheus text exposition", content_type=CONTENT_TYPE_LATEST
+        ),
+        Operation("GET", "/openapi.json", api.openapi, "This document"),
+    ]

@@ -1,0 +1,65 @@
+"""The route table's building blocks: an operation per (method, path), one Starlette route per path.
+
+The same :class:`Operation` list drives the router and the OpenAPI document, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from courier_http.exchange import Endpoint, Handler
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One (method, path) of the API and what the OpenAPI document says about it."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    status: int = 200
+    body: type[Any] | None = None
+    answer: type[Any] | None = None
+    errors: tuple[int, ...] = ()
+    query: tuple[QueryParam, ...] = ()
+    content_type: str = "application/json"
+
+
+class MethodEndpoint:
+    """One path's endpoints by HTTP method (HEAD served by GET); ``template`` names the route."""
+
+    def __init__(self, template: str, endpoints: dict[str, Endpoint]) -> None:
+        self.template = template
+        self._endpoints = endpoints
+        if "GET" in endpoints:
+            self._endpoints["HEAD"] = endpoints["GET"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._endpoints[scope["method"]](scope, receive, send)
+
+
+def routes(
+    operations: Sequence[Operation], *, timeout: float | None, middleware: Sequence[Middleware] = ()
+) -> list[Route]:
+    """One route per path (so a wrong method gets 405 with every allowed method in ``Allow``)."""
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for op in operations:
+        by_path.setdefault(op.path, {})[op.method] = Endpoint(op.handler, template=op.path, timeout=timeout)
+    return [
+        Route(path, MethodEndpoint(path, endpoints), methods=list(endpoints), middleware=list(middleware))
+        for path, endpoints in by_path.items()
+    ]
