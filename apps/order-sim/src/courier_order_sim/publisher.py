@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import warnings
 from datetime import UTC
-
-from kafka import KafkaProducer
+from typing import TYPE_CHECKING
 
 from courier_order_sim.orders import SimOrder
+
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
 DEFAULT_TOPIC = "order.status.changed"
 SEND_TIMEOUT = 10.0
@@ -36,6 +39,10 @@ class KafkaPublisher:
 
     @classmethod
     async def connect(cls, bootstrap_servers: str, topic: str = DEFAULT_TOPIC) -> KafkaPublisher:
+        with warnings.catch_warnings():  # kafka-python 3 loads its schemas with a deprecated importlib call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from kafka import KafkaProducer
+
         producer = await asyncio.to_thread(
             KafkaProducer, bootstrap_servers=bootstrap_servers.split(","), acks="all", linger_ms=0
         )
