@@ -85,6 +85,9 @@ class Db:
         assert row is not None
         return row[0]
 
+    async def execute(self, sql: str, params: Any = None) -> int:
+        return await self._session.execute(sql, params)
+
     async def add_couriers(self, count: int, *, status: str = "available") -> None:
         await self._session.execute(
             "INSERT INTO couriers (name, phone, status, transport_type) "

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from courier_core.usecases.events import status_label
 
 log = logging.getLogger("courier.consumer.metrics")
+INVALID = "invalid"
 RESULTS = ("applied", "duplicate", "ignored", "dead_lettered", "retried")
 
 
@@ -40,7 +41,9 @@ class ConsumerMetrics:
         )
 
     def message(self, status: str, result: str) -> None:
-        self._messages.labels(status_label(status), result).inc()
+        """Count a message; ``status`` is the order status, or ``invalid`` for a value that has none."""
+        label = status if status == INVALID else status_label(status)
+        self._messages.labels(label, result).inc()
 
     def lag(self, topic: str, partition: int, behind: int) -> None:
         self._lag.labels(topic, str(partition)).set(behind)
