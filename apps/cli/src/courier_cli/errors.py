@@ -24,6 +24,7 @@ from typer.exceptions import TyperException
 
 from courier_adapters.postgres.errors import redact_url
 from courier_adapters.settings import SettingsError
+from courier_cli.stack import StackError
 from courier_core.errors import CourierError, DependencyUnavailable
 
 EXIT_OK = 0
@@ -56,7 +57,7 @@ def describe(exc: BaseException) -> str:
         text = exc.message
     elif isinstance(exc, SettingsError):
         text = f"bad configuration: {exc}"
-    elif isinstance(exc, UsageProblem):
+    elif isinstance(exc, UsageProblem | StackError):
         text = str(exc)
     elif isinstance(exc, psycopg.Error | sqlalchemy.exc.OperationalError | ConnectionError | TimeoutError):
         text = f"database unavailable: {_first_line(exc)}"
@@ -69,7 +70,9 @@ def report(exc: BaseException, *, debug: bool) -> int:
     """Print ``exc`` on stderr (its traceback too when ``debug``); return its exit code."""
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
-    plain = isinstance(exc, CourierError | UsageProblem) and not isinstance(exc, DependencyUnavailable)
+    plain = isinstance(exc, CourierError | UsageProblem | StackError) and not isinstance(
+        exc, DependencyUnavailable
+    )
     hint = "" if debug or plain else " (--debug shows details)"
     print(f"error: {describe(exc)}{hint}", file=sys.stderr)
     return exit_code(exc)
