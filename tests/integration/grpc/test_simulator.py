@@ -1,0 +1,152 @@
+"""The simulator as users run it: its console script, its HTTP control endpoint, its Kafka events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+with warnings.catch_warnings():  # kafka-python 3 reads its schemas with a deprecated importlib call
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka import KafkaConsumer
+
+from courier_adapters.grpc import GrpcOrderGateway
+from courier_adapters.kafka.admin import ensure_topics
+from courier_adapters.kafka.embedded import EmbeddedBroker
+from courier_core.errors import DependencyUnavailable, OrderNotFound
+from courier_order_sim.control import ControlServer
+from courier_order_sim.orders import PROGRESSION
+from courier_order_sim.publisher import KafkaPublisher
+from courier_order_sim.server import Simulator
+from tests.integration.grpc.conftest import eventually
+
+pytestmark = pytest.mark.integration
+SCRIPT = Path(sys.executable).parent / "courier-order-service"
+
+
+@asynccontextmanager
+async def simulator_process(*args: str) -> AsyncIterator[dict[str, Any]]:
+    """Run ``courier-order-service`` on free ports; yield its "ready" log line; SIGTERM it after."""
+    process = await asyncio.create_subprocess_exec(
+        str(SCRIPT),
+        *("--port", "0", "--control-port", "0", "--log-level", "info", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        ready = await asyncio.wait_for(_ready_line(process), timeout=30)
+        yield ready
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), timeout=15) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _ready_line(process: asyncio.subprocess.Process) -> dict[str, Any]:
+    assert process.stdout is not None
+    async for line in process.stdout:
+        entry = json.loads(line)
+        if entry["message"] == "order service simulator ready":
+            return dict(entry)
+    raise AssertionError(f"the simulator exited with {await process.wait()} before it was ready")
+
+
+async def test_console_script_serves_grpc_and_obeys_its_control_endpoint():
+    async with simulator_process("--step-interval", "0", "--seed", "5") as ready:
+        control = f"http://127.0.0.1:{ready['control_port']}"
+        gateway = GrpcOrderGateway(ready["grpc"], timeout=0.5, budget=1.5, breaker_failures=100)
+        try:
+            async with httpx.AsyncClient(base_url=control, timeout=10) as http:
+                assert (await http.get("/health")).json()["grpc"] == ready["grpc"]
+                created = await http.post("/orders", json={"status": "pending"})
+                assert created.status_code == 201
+                order_id = created.json()["id"]
+                assert (await gateway.get_order(order_id)).status == "pending"
+                moved = await http.post(f"/orders/{order_id}/status", json={"status": "canceled"})
+                assert moved.json()["status"] == "canceled"
+                assert (await gateway.get_order(order_id)).status == "canceled"
+                with pytest.raises(OrderNotFound):
+                    await gateway.get_order(str(uuid.uuid4()))
+                assert (await http.post("/fault", json={"mode": "unavailable"})).status_code == 200
+                with pytest.raises(DependencyUnavailable, match="UNAVAILABLE"):
+                    await gateway.get_order(order_id)
+                await http.post("/fault", json={"mode": "none"})
+                assert (await gateway.get_order(order_id)).order_id == order_id
+                calls = (await http.get("/calls")).json()
+                assert calls["GetOrderById"] >= 6
+                assert (await http.post("/orders/nope/status", json={"status": "pending"})).status_code == 404
+                assert (await http.post("/fault", json={"mode": "explode"})).status_code == 400
+                assert (await http.post("/orders", content=b"not json")).status_code == 400
+        finally:
+            await gateway.close()
+
+
+async def test_control_endpoint_in_process_creates_orders_with_the_given_id():
+    async with Simulator(seed=3) as sim:
+        control = ControlServer(sim)
+        await control.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{control.port}", timeout=10) as http:
+                made = await http.post("/orders", json={"id": "order-42", "status": "cooking"})
+                assert made.json()["id"] == "order-42"
+                assert [o["id"] for o in (await http.get("/orders")).json()] == ["order-42"]
+                stepped = (await http.post("/step")).json()
+                assert [(o["id"], o["status"]) for o in stepped] == [("order-42", "delivering")]
+                assert (await http.delete("/orders")).status_code == 405
+        finally:
+            await control.stop()
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker.start() as running:
+        yield running
+
+
+def read_events(bootstrap: str, topic: str, last_status: str) -> list[tuple[bytes | None, dict[str, Any]]]:
+    """Every event on ``topic`` up to the first with ``last_status``."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=20_000
+    )
+    try:
+        events = []
+        for record in consumer:
+            events.append((record.key, json.loads(record.value)))
+            if events[-1][1]["status"] == last_status:
+                break
+        return events
+    finally:
+        consumer.close()
+
+
+async def test_status_changes_are_published_as_order_events(broker):
+    topic = f"order.status.changed.{uuid.uuid4().hex[:8]}"
+    ensure_topics(broker.bootstrap_servers, {topic: 1})
+    publisher = await KafkaPublisher.connect(broker.bootstrap_servers, topic)
+    async with Simulator(seed=11, step_interval=0.1, publisher=publisher) as sim:
+        order = await sim.create_order()
+
+        async def finished() -> bool:
+            return order.is_terminal
+
+        await eventually(finished, within=20)  # moved on by the timer alone
+    events = await asyncio.to_thread(read_events, broker.bootstrap_servers, topic, order.status)
+    assert all(key is None for key, _ in events)
+    assert {e["order_id"] for _, e in events} == {order.id}
+    assert all(e["created_at"].endswith("Z") for _, e in events)
+    statuses = [e["status"] for _, e in events]
+    # The real progression, cut short by a cancel or delete, each change published once and in order.
+    assert statuses[-1] == order.status
+    assert statuses[:-1] == list(PROGRESSION[: len(statuses) - 1])
