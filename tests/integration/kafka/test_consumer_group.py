@@ -1,0 +1,96 @@
+"""Consumers sharing a group, and a broker that restarts empty while courier keeps its database."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from courier_adapters.kafka.admin import ensure_topics
+from courier_adapters.kafka.embedded import EmbeddedBroker
+from courier_consumer.app import ConsumerApp
+from tests.integration.kafka.conftest import PARTITIONS, Topics, consumer_settings, running_consumer
+from tests.integration.kafka.helpers import Db, Producer, event, new_order_id, wait_until
+
+pytestmark = pytest.mark.integration
+EVENTS = 2000
+
+
+async def test_two_consumers_own_partitions_and_apply_2000_events_exactly_once(
+    database_url: str, topics: Topics, producer: Producer, db: Db
+) -> None:
+    await db.add_couriers(EVENTS)
+    orders = [new_order_id() for _ in range(EVENTS)]
+    settings = consumer_settings(database_url, topics, kafka_consumers="2")
+    async with running_consumer(settings) as app:
+        await wait_until(lambda: _split(app), what="both consumers own partitions")
+        owned = [w.assignment for w in app.runtime.workers]
+        for order_id in orders:
+            producer.send(event(order_id, "created"))
+        for order_id in orders[:100]:  # redelivered copies change nothing
+            producer.send(event(order_id, "created"))
+        producer.flush()
+        await wait_until(lambda: _count(db, "deliveries", EVENTS), timeout=120, what="2000 assignments")
+        await wait_until(lambda: _all_read(app), timeout=60, what="the copies read")
+    assert owned[0] and owned[1] and not owned[0] & owned[1]
+    assert owned[0] | owned[1] == set(range(PARTITIONS))
+    assert await db.count("deliveries") == EVENTS
+    assert await db.count("processed_events") == EVENTS
+    assert await db.scalar("SELECT count(DISTINCT order_id) FROM deliveries") == EVENTS
+    assert await db.scalar("SELECT sum(total_deliveries) FROM couriers") == EVENTS
+    assert await db.max_active_per_courier() == 1
+
+
+async def test_a_broker_restarted_empty_does_not_make_new_events_look_like_duplicates(
+    database_url: str, db: Db
+) -> None:
+    await db.add_couriers(4)
+    first, second = [new_order_id() for _ in range(2)], [new_order_id() for _ in range(2)]
+    with EmbeddedBroker.start() as broker:
+        topics = _topics(broker)
+        await _apply(database_url, topics, first, db)
+        port = broker.port
+    with EmbeddedBroker.start(port=port) as restarted:  # same address, no messages, offsets from 0
+        topics = _topics(restarted)
+        await _apply(database_url, topics, second, db)
+    for order_id in first + second:
+        assert await db.delivery(order_id) is not None
+    assert await db.count("processed_events") == 4
+
+
+def _topics(broker: EmbeddedBroker) -> Topics:
+    topics = Topics(broker.bootstrap_servers, "orders", "orders.dlq", "courier")
+    ensure_topics(topics.bootstrap_servers, {topics.topic: PARTITIONS, topics.dlq: 1})
+    return topics
+
+
+async def _apply(database_url: str, topics: Topics, orders: list[str], db: Db) -> None:
+    producer = Producer(topics.bootstrap_servers, topics.topic)
+    try:
+        async with running_consumer(consumer_settings(database_url, topics)):
+            for order_id in orders:
+                producer.send(event(order_id, "created"), partition=0)  # the same offsets both times
+            producer.flush()
+            await wait_until(lambda: _all_delivered(db, orders), what="the orders assigned")
+    finally:
+        producer.close()
+
+
+async def _all_delivered(db: Db, orders: list[str]) -> bool:
+    found = await asyncio.gather(*(db.delivery(o) for o in orders))
+    return all(found)
+
+
+async def _split(app: ConsumerApp) -> bool:
+    return all(w.assignment for w in app.runtime.workers)
+
+
+async def _count(db: Db, table: str, expected: int) -> bool:
+    return await db.count(table) >= expected
+
+
+async def _all_read(app: ConsumerApp) -> bool:
+    sample = app.registry.get_sample_value
+    applied = sample("kafka_messages_total", {"status": "created", "result": "applied"}) or 0
+    duplicate = sample("kafka_messages_total", {"status": "created", "result": "duplicate"}) or 0
+    return applied == EVENTS and duplicate == 100
