@@ -98,6 +98,18 @@ def next_link(path: str, args: dict[str, str], **position: str) -> tuple[bytes, 
     return (b"link", f'<{API_PREFIX}{path}?{urlencode(query)}>; rel="next"'.encode())
 
 
+def etag(version: int) -> tuple[bytes, bytes]:
+    return (b"etag", f'"{version}"'.encode())
+
+
+def if_match(header: bytes | None) -> int | None:
+    """The courier version an ``If-Match`` asks for (``None``: no condition; ``-1``: cannot match)."""
+    if header is None or header.strip() == b"*":
+        return None
+    tag = header.strip().removeprefix(b"W/").strip(b'"')
+    return int(tag) if tag.isdigit() and len(tag) <= 18 else -1
+
+
 class BusinessApi:
     """Handlers of the business routes."""
 
@@ -125,7 +137,7 @@ class BusinessApi:
 
     async def get_courier(self, call: Call) -> Reply:
         courier = await self.s.couriers.get(path_id(call.path_params["id"]))
-        return Reply(200, views.courier_view(courier))
+        return Reply(200, views.courier_view(courier), [etag(courier.version)])
 
     async def create_courier(self, call: Call) -> Reply:
         body = self._create.decode(call.body)
@@ -137,10 +149,11 @@ class BusinessApi:
 
     async def update_courier(self, call: Call) -> Reply:
         body = self._update.decode(call.body)
-        await self.s.couriers.update(
-            UpdateCourier(body.id, body.name, body.phone, body.status, body.transport_type)
+        expected = if_match(call.header(b"if-match"))
+        courier = await self.s.couriers.update(
+            UpdateCourier(body.id, body.name, body.phone, body.status, body.transport_type, expected)
         )
-        return Reply(200, {"message": UPDATED})
+        return Reply(200, {"message": UPDATED}, [etag(courier.version)])
 
     async def delete_courier(self, call: Call) -> Reply:
         await self.s.couriers.delete(path_id(call.path_params["id"]))
@@ -214,7 +227,7 @@ def operations(api: BusinessApi) -> list[Operation]:
         op("POST", "/courier", api.create_courier, "Create a courier", status=201,
            body=bodies.CreateCourierBody, answer=schemas.Created, errors=(400, 409, 413)),
         op("PUT", "/courier", api.update_courier, "Change some of a courier's fields",
-           body=bodies.UpdateCourierBody, answer=schemas.Message, errors=(400, 404, 409, 413)),
+           body=bodies.UpdateCourierBody, answer=schemas.Message, errors=(400, 404, 409, 412, 413)),
         op("POST", "/delivery/assign", api.assign, "Assign an order to a courier",
            body=bodies.AssignBody, answer=schemas.Assignment, errors=(400, 404, 409, 413)),
         op("POST", "/delivery/unassign", api.unassign, "Undo an order's active delivery",

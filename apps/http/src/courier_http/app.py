@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from importlib.metadata import version
 
 from dependency_injector import providers
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -182,4 +182,5 @@ def app_from_environment() -> Starlette:
     """uvicorn's factory (``courier_http.app:app_from_environment``): settings from the environment."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series double the exposition for nothing
     return create_app(settings)

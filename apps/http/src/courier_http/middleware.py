@@ -7,6 +7,7 @@ metrics comes from the matched endpoint (``scope["endpoint"].template``), never 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -68,6 +69,7 @@ class AccessLogMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.pid = os.getpid()  # which worker served it, when there are several
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
@@ -96,6 +98,7 @@ class AccessLogMiddleware:
                     "status": status[0],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                     "client": client[0] if client else None,
+                    "pid": self.pid,
                 },
             )
 
