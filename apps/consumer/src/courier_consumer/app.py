@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from dependency_injector import providers
 from prometheus_client import CollectorRegistry
@@ -22,6 +23,7 @@ from courier_consumer.telemetry import ConsumerMetrics, MetricsServer
 from courier_consumer.worker import ConsumerConfig, ConsumerWorker
 from courier_core.ports import Metrics, OrderGateway
 from courier_core.usecases.events import OrderEventService, OrderVerifier, default_handlers
+from courier_core.usecases.reconcile import Reconciler
 
 log = logging.getLogger("courier.consumer")
 TOPIC_PARTITIONS = 4  # when courier creates the topics itself (development broker)
@@ -92,14 +94,16 @@ class ConsumerApp:
                 verifier=OrderVerifier(gateway, metrics=self.core_metrics),
             )
             deferred = DeferredOrders(metrics=self.metrics, budget=s.unknown_order_retry)
-            tasks = self._start_jobs(service, deferred)
+            tasks = self._start_jobs(service, deferred, gateway)
             self._start_workers(service, deferred, dead_letters)
             await self._wait(stop)
         finally:
             await self._shutdown(tasks, dead_letters, gateway)
             server.stop()
 
-    def _start_jobs(self, service: OrderEventService, deferred: DeferredOrders) -> list[asyncio.Task[None]]:
+    def _start_jobs(
+        self, service: OrderEventService, deferred: DeferredOrders, gateway: OrderGateway | None
+    ) -> list[asyncio.Task[None]]:
         s = self.settings
         pruner = Pruner(
             uow=self.adapters.uow(),
@@ -107,10 +111,22 @@ class ConsumerApp:
             processed_retention=s.retention_processed_events,
             order_retention=s.retention_order_status,
         )
-        return [
+        tasks = [
             asyncio.create_task(deferred.run(service), name="deferred-orders"),
             asyncio.create_task(every(PRUNE_INTERVAL, pruner.prune, name="prune"), name="prune"),
         ]
+        if gateway is not None and s.reconcile_interval > 0:
+            reconciler = Reconciler(
+                uow=self.adapters.uow(),
+                gateway=gateway,
+                deliveries=self.use_cases.deliveries(),
+                lookback=timedelta(seconds=s.reconcile_lookback),
+                overlap=timedelta(seconds=s.reconcile_overlap),
+                metrics=self.core_metrics,
+            )
+            job = every(s.reconcile_interval, reconciler.run_once, name="reconcile", first=0.0)
+            tasks.append(asyncio.create_task(job, name="reconcile"))
+        return tasks
 
     def _start_workers(
         self, service: OrderEventService, deferred: DeferredOrders, dead_letters: KafkaDeadLetters

