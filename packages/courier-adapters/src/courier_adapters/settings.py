@@ -89,6 +89,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _loopback_addr(text: str) -> str:
+    from courier_adapters.profiling import parse_admin_addr  # imports pyinstrument: only when set
+
+    parse_admin_addr(text)
+    return text.strip()
+
+
 def _positive_duration(text: str) -> float:
     value = parse_duration(text)
     if value <= 0:
@@ -209,7 +216,7 @@ class Settings:
         default="json", metadata={"env": "LOG_FORMAT", "parse": _choice("json", "console")}
     )
     metrics_port: int = field(default=9100, metadata={"env": "METRICS_PORT", "parse": _port})
-    admin_addr: str | None = field(default=None, metadata={"env": "ADMIN_ADDR", "parse": str})
+    admin_addr: str | None = field(default=None, metadata={"env": "ADMIN_ADDR", "parse": _loopback_addr})
     api_tokens: str | None = field(default=None, metadata={"env": "API_TOKENS", "parse": str, "secret": True})
     metrics_token: str | None = field(
         default=None, metadata={"env": "METRICS_TOKEN", "parse": str, "secret": True}
