@@ -67,6 +67,7 @@ class ConsumerApp:
         self.runtime = Runtime()
         self._metrics_host = metrics_host
         self.failed = False
+        self.deferred: DeferredOrders | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
@@ -93,7 +94,7 @@ class ConsumerApp:
                 handlers=default_handlers(self.use_cases.deliveries()),
                 verifier=OrderVerifier(gateway, metrics=self.core_metrics),
             )
-            deferred = DeferredOrders(metrics=self.metrics, budget=s.unknown_order_retry)
+            self.deferred = deferred = DeferredOrders(metrics=self.metrics, budget=s.unknown_order_retry)
             tasks = self._start_jobs(service, deferred, gateway)
             self._start_workers(service, deferred, dead_letters)
             await self._wait(stop)
