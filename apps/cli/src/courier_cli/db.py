@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import psycopg
 import typer
+from alembic.util import CommandError
 
 from courier_adapters.postgres import migrate
+from courier_cli.errors import UsageProblem
 from courier_cli.output import JSON_OPTION, emit
 from courier_cli.runtime import CONNECT_TIMEOUT, CliState, database
 
@@ -23,6 +27,15 @@ def _check_reachable(url: str) -> None:
         pass
 
 
+@contextmanager
+def _revision_checked() -> Iterator[None]:
+    """An unknown revision is the operator's mistake (exit 2), not a failure of courier."""
+    try:
+        yield
+    except CommandError as exc:
+        raise UsageProblem(str(exc)) from exc
+
+
 def _state(safe_url: str, url: str) -> dict[str, Any]:
     current, head = migrate.current(url), migrate.head()
     return {"database": safe_url, "current": current, "head": head, "up_to_date": current == head}
@@ -36,12 +49,15 @@ def upgrade(
 ) -> None:
     """Apply the migrations up to REVISION (the newest by default).
 
-    Example: COURIER_DATABASE_URL=postgresql://courier:secret@127.0.0.1:5432/courier courier db upgrade
+    Example: courier db upgrade
+
+    Another server: COURIER_DATABASE_URL=postgresql://courier:pw@127.0.0.1:5432/courier courier db upgrade
     """
     with database(CliState.of(ctx).settings, migrate_now=False) as target:
         _check_reachable(target.url)
         before = migrate.current(target.url)
-        migrate.upgrade(target.url, revision)
+        with _revision_checked():
+            migrate.upgrade(target.url, revision)
         state = _state(target.safe_url, target.url)
     emit({**state, "previous": before}, as_json=as_json)
 
@@ -74,6 +90,7 @@ def downgrade(
         if not yes:
             typer.confirm(f"Downgrade {target.safe_url} to {revision}? Data may be lost", abort=True)
         before = migrate.current(target.url)
-        migrate.downgrade(target.url, revision)
+        with _revision_checked():
+            migrate.downgrade(target.url, revision)
         state = _state(target.safe_url, target.url)
     emit({**state, "previous": before}, as_json=as_json)
