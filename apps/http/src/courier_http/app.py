@@ -82,7 +82,9 @@ def create_app(
     table: Sequence[BaseRoute] = [
         *routes(operational, timeout=None),
         Mount(api.API_PREFIX, routes=business_routes),
-        Mount("", routes=business_routes),
+        # The same route objects again at the root (the seed's paths); not a Mount(""), which would
+        # match every path and turn a wrong method on an operational route into a 404.
+        *business_routes,
     ]
     app = Starlette(
         routes=table,
