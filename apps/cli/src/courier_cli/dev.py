@@ -165,7 +165,7 @@ def _start_components(plan: Plan, supervisor: Supervisor, env: dict[str, str], t
         missing_env = [name for name in component.needs_env if not env.get(name)]
         if external or not component.installed() or missing_env:
             why = f"external: {external}" if external else "not installed" if not missing_env else "no broker"
-            rows.append({"component": component.name, "pid": "", "where": why, "log": ""})
+            rows.append({"component": component.name, "pid": "", "where": why})
             continue
         child = supervisor.start(component.name, component.command(plan, env), env=env)
         try:
@@ -214,11 +214,12 @@ def up(
     plan = Plan(settings, ports, order_rate)
     supervisor = Supervisor(settings.data_dir.resolve() / "logs", grace_seconds=settings.shutdown_timeout + 5)
     with _signals_stop(supervisor), database(settings) as target:
-        postgres = {"component": "postgresql", "pid": "", "where": target.safe_url, "log": ""}
+        postgres = {"component": "postgresql", "pid": "", "where": target.safe_url}
         try:
             rows = _start_components(plan, supervisor, _child_env(plan, target.url), start_timeout)
             if not supervisor.stopping.is_set():
-                print_table([postgres, *rows], ("component", "pid", "where", "log"), title="courier dev up")
+                print_table([postgres, *rows], ("component", "pid", "where"), title="courier dev up")
+                print(f"logs: {supervisor.log_dir}/<component>.log")
                 note("courier is running; Ctrl-C stops everything")
                 sys.stdout.flush()
                 supervisor.watch()

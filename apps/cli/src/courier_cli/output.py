@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 JSON_OPTION = typer.Option("--json", help="Print JSON (the HTTP API's objects) instead of a table.")
-# Wide enough that a piped table is not folded at 80 columns.
-_PIPE_WIDTH = 200
+# A piped table is as wide as its content: never folded at 80 columns, never truncated.
+_PIPE_WIDTH = 1000
 
 
 def stdout() -> Console:
@@ -42,7 +42,7 @@ def print_table(
     """``rows`` (JSON objects) as a table of ``columns``; ``None`` is shown as an empty cell."""
     table = Table(title=title, title_justify="left")
     for name in columns:
-        table.add_column(name.upper().replace("_", " "), no_wrap=True)
+        table.add_column(name.upper().replace("_", " "), overflow="fold")
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
     stdout().print(table)
