@@ -7,6 +7,7 @@ import json
 import httpx
 import pytest
 
+from courier_consumer.app import ConsumerApp
 from tests.integration.kafka.conftest import Topics, consumer_settings, running_consumer
 from tests.integration.kafka.helpers import Db, Producer, event, new_order_id, read_topic, wait_until
 
@@ -110,3 +111,36 @@ async def _fail_inserts_of(db: Db, order_id: str) -> None:
 
 async def _has_delivery(db: Db, order_id: str) -> bool:
     return await db.delivery(order_id) is not None
+
+
+async def test_a_database_outage_is_retried_without_commit_or_dead_letter(
+    database_url: str, topics: Topics, producer: Producer, db: Db
+) -> None:
+    await db.add_couriers(2)
+    order_id = new_order_id()
+    await _stall_inserts_of_orders(db)
+    settings = consumer_settings(database_url, topics, db_statement_timeout="300ms", kafka_max_attempts="2")
+    async with running_consumer(settings) as app:
+        producer.send_now(event(order_id, "created"), partition=3)
+        await wait_until(lambda: _retried_at_least(app, 3), what="three retries")
+        assert await db.delivery(order_id) is None
+        await db.execute("DROP TRIGGER stall_orders ON orders")  # the database recovers
+        await wait_until(lambda: _has_delivery(db, order_id), what="assignment after the outage")
+    letters = read_topic(topics.bootstrap_servers, topics.dlq, expected=1, timeout=3)
+    assert letters == []  # a dependency outage is never the message's fault
+
+
+async def _stall_inserts_of_orders(db: Db) -> None:
+    """Every write of a known status outlasts the statement timeout: the database looks down."""
+    await db.execute(
+        """
+        CREATE FUNCTION stall_orders() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$;
+        CREATE TRIGGER stall_orders BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION stall_orders();
+        """
+    )
+
+
+async def _retried_at_least(app: ConsumerApp, count: int) -> bool:
+    value = app.registry.get_sample_value("kafka_messages_total", {"status": "created", "result": "retried"})
+    return (value or 0) >= count
