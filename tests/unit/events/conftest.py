@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import pytest
+
+with warnings.catch_warnings():  # kafka-python 3 reads its schemas with a deprecated importlib call
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import kafka  # noqa: F401
+
 from courier_core.model import OrderInfo
 from courier_core.testing import FakeOrderGateway, RecordingMetrics, Services, build_services
 from courier_core.usecases.events import OrderEventService, OrderVerifier, default_handlers

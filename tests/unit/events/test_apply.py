@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from courier_core.errors import DependencyUnavailable
 from courier_core.model import CourierStatus, DeliveryStatus, OrderInfo
 from courier_core.testing import FakeOrderGateway, RecordingMetrics, Services, _State
@@ -16,7 +17,6 @@ from courier_core.usecases.events import (
     Outcome,
     default_handlers,
 )
-
 from tests.unit.events.conftest import event_service
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

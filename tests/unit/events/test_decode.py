@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from courier_core.usecases.events import InvalidEvent, OrderEvent, decode_event, status_label
 
 BROKER_TIME = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

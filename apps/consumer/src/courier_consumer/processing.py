@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from courier_adapters.kafka.dead_letters import DeadLetter, KafkaDeadLetters
+from courier_adapters.kafka.dead_letters import DeadLetter
 from courier_adapters.logs import bind
 from courier_consumer.deferred import DeferredOrders
 from courier_consumer.telemetry import ConsumerMetrics
@@ -36,6 +36,14 @@ class Record(Protocol):
     offset: int
     value: bytes | None
     timestamp: int
+
+
+class DeadLetters(Protocol):
+    """Where dead letters go (``KafkaDeadLetters``); ``send`` raises ``DependencyUnavailable``."""
+
+    topic: str
+
+    def send(self, letter: DeadLetter) -> None: ...
 
 
 class LoopBridge:
@@ -75,7 +83,7 @@ class BatchProcessor:
         bridge: LoopBridge,
         service: OrderEventService,
         deferred: DeferredOrders,
-        dead_letters: KafkaDeadLetters,
+        dead_letters: DeadLetters,
         metrics: ConsumerMetrics,
         max_attempts: int,
     ) -> None:
