@@ -8,6 +8,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.integration.cli.conftest import Cli, single_line_error
 
 MIXED = """name,phone,status,transport_type
@@ -150,3 +152,17 @@ def test_export_json_is_the_list_of_courier_objects(cli: Cli) -> None:
     assert [c["phone"] for c in available] == ["+79990000000", "+79990000002"]
     empty = cli("couriers", "export", "--format", "json", "--status", "busy")
     assert json.loads(empty.stdout) == []
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_rows_import_in_batches(cli: Cli, write_csv: Callable[[str], Path]) -> None:
+    rows = [
+        f"Courier Number,+7{9_000_000_000 + i},{'paused' if i % 3 else 'available'},car"
+        for i in range(100_000)
+    ]
+    path = write_csv("name,phone,status,transport_type\n" + "\n".join(rows) + "\n")
+    result = cli("couriers", "import", str(path), "--batch-size", "5000", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["created"] == 100_000
+    last_page = cli.json("couriers", "list", "--after", "99999", "--limit", "10")
+    assert [c["phone"] for c in last_page] == ["+79000099999"]

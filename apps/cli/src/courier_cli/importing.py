@@ -16,7 +16,7 @@ from typing import Protocol, TextIO
 
 from courier_adapters.postgres.bulk import BulkUnitOfWork
 from courier_cli.errors import UsageProblem
-from courier_core.errors import InvalidInput
+from courier_core.errors import DependencyUnavailable, InvalidInput
 from courier_core.model import (
     Courier,
     NewCourier,
@@ -76,7 +76,9 @@ class Outcome:
     served_waiting: int = 0
 
 
-class BulkUnitOfWorkFactory(Protocol):
+class BulkWork(Protocol):
+    """Opens a unit of work that can also create couriers in bulk."""
+
     def __call__(self) -> BulkUnitOfWork: ...
 
 
@@ -166,7 +168,7 @@ async def _import_batch(
 async def execute(
     plan: Plan,
     *,
-    uow: BulkUnitOfWorkFactory,
+    uow: BulkWork,
     waiting: WaitingQueue,
     batch_size: int,
     atomic: bool,
@@ -182,8 +184,15 @@ async def execute(
             await work.commit()
         return outcome
     for batch in batches(plan.good, batch_size):
-        async with uow() as work:
-            await _import_batch(work, batch, waiting, outcome)
-            await work.commit()
+        try:
+            async with uow() as work:
+                await _import_batch(work, batch, waiting, outcome)
+                await work.commit()
+        except DependencyUnavailable as exc:
+            # The batches before this one are committed: say how far the import got.
+            where = (
+                f"rows from line {batch[0].line} on not imported, {outcome.created} couriers created before"
+            )
+            raise DependencyUnavailable(f"{exc.message} ({where})") from exc
         progress(len(batch))
     return outcome
