@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from courier_adapters.bootstrap import DatabaseTarget
 from courier_adapters.settings import Settings
 from courier_cli.errors import UsageProblem
 from courier_cli.output import note, print_table
@@ -181,6 +182,19 @@ def _start_components(plan: Plan, supervisor: Supervisor, env: dict[str, str], t
     return rows
 
 
+def _run_stack(plan: Plan, supervisor: Supervisor, target: DatabaseTarget, timeout: float) -> None:
+    """Start the components, show what runs where, and wait for Ctrl-C (or a component's failure)."""
+    postgres = {"component": "postgresql", "pid": "", "where": target.safe_url}
+    rows = _start_components(plan, supervisor, _child_env(plan, target.url), timeout)
+    if supervisor.stopping.is_set():
+        return
+    print_table([postgres, *rows], ("component", "pid", "where"), title="courier dev up")
+    print(f"logs: {supervisor.log_dir}/<component>.log")
+    note("courier is running; Ctrl-C stops everything")
+    sys.stdout.flush()
+    supervisor.watch()
+
+
 @app.command("up")
 def up(
     ctx: typer.Context,
@@ -214,15 +228,8 @@ def up(
     plan = Plan(settings, ports, order_rate)
     supervisor = Supervisor(settings.data_dir.resolve() / "logs", grace_seconds=settings.shutdown_timeout + 5)
     with _signals_stop(supervisor), database(settings) as target:
-        postgres = {"component": "postgresql", "pid": "", "where": target.safe_url}
         try:
-            rows = _start_components(plan, supervisor, _child_env(plan, target.url), start_timeout)
-            if not supervisor.stopping.is_set():
-                print_table([postgres, *rows], ("component", "pid", "where"), title="courier dev up")
-                print(f"logs: {supervisor.log_dir}/<component>.log")
-                note("courier is running; Ctrl-C stops everything")
-                sys.stdout.flush()
-                supervisor.watch()
+            _run_stack(plan, supervisor, target, start_timeout)
         finally:
             supervisor.stop_all(note)
     note("stopped")

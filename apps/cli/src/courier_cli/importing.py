@@ -184,15 +184,19 @@ async def execute(
             await work.commit()
         return outcome
     for batch in batches(plan.good, batch_size):
-        try:
-            async with uow() as work:
-                await _import_batch(work, batch, waiting, outcome)
-                await work.commit()
-        except DependencyUnavailable as exc:
-            # The batches before this one are committed: say how far the import got.
-            where = (
-                f"rows from line {batch[0].line} on not imported, {outcome.created} couriers created before"
-            )
-            raise DependencyUnavailable(f"{exc.message} ({where})") from exc
+        await _commit_batch(uow, batch, waiting, outcome)
         progress(len(batch))
     return outcome
+
+
+async def _commit_batch(
+    uow: BulkWork, batch: Sequence[GoodRow], waiting: WaitingQueue, outcome: Outcome
+) -> None:
+    try:
+        async with uow() as work:
+            await _import_batch(work, batch, waiting, outcome)
+            await work.commit()
+    except DependencyUnavailable as exc:
+        # The batches before this one are committed: say how far the import got.
+        where = f"rows from line {batch[0].line} on not imported, {outcome.created} couriers created before"
+        raise DependencyUnavailable(f"{exc.message} ({where})") from exc
