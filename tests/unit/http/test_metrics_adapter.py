@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry
+
 from courier_adapters.metrics import PrometheusMetrics, TimedPort, scrape_registry
 from courier_core.errors import CourierNotFound
-from prometheus_client import CollectorRegistry
 
 
 @pytest.fixture
