@@ -1,0 +1,226 @@
+"""The ceiling: bare Starlette on uvicorn, courier's SQL and pool settings, nothing of ours in between.
+
+It answers the benchmark's routes with the statements courier compiles
+(``courier_adapters.postgres.statements``), run in the same order as ``CourierService`` and
+``DeliveryService`` run them, on a psycopg 3 async pool built with the same arguments as
+``PostgresDatabase``. What courier-api does on top of this (middleware, validation, the container, the
+use cases, the domain objects, serialisation) is what the benchmark's ratios measure.
+
+Run: ``BENCH_DATABASE_URL=... python -m bench.ceiling --port 8090 --workers 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+import uvicorn
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from courier_adapters.postgres import statements as sql
+from courier_core.model import FINISHED_ORDER_STATUSES
+
+Row = tuple[Any, ...]
+Conn = AsyncConnection[Row]
+URL_VARIABLE = "BENCH_DATABASE_URL"
+# courier's defaults (operations.md): pool 1..10, statement timeout 5 s, deadlines by transport.
+POOL_MIN, POOL_MAX, STATEMENT_TIMEOUT_MS = 1, 10, 5000
+DEADLINES = {"on_foot": timedelta(minutes=30), "scooter": timedelta(minutes=15), "car": timedelta(minutes=5)}
+COURIER_FIELDS = ("id", "name", "phone", "status", "transport_type", "created_at", "updated_at")
+FINISHED = FINISHED_ORDER_STATUSES
+_encode = msgspec.json.Encoder().encode
+
+
+def pool_arguments(url: str) -> dict[str, Any]:
+    """The arguments ``PostgresDatabase`` gives ``AsyncConnectionPool`` (a unit test keeps them equal)."""
+    return {
+        "conninfo": url,
+        "min_size": POOL_MIN,
+        "max_size": POOL_MAX,
+        "open": False,
+        "timeout": 5.0,
+        "reconnect_timeout": 0,
+        "name": "courier",
+        "kwargs": {
+            "autocommit": True,
+            "options": f"-c timezone=UTC -c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            "connect_timeout": 5,
+            "application_name": "courier",
+        },
+    }
+
+
+def courier_json(row: Row) -> dict[str, Any]:
+    return dict(zip(COURIER_FIELDS, row, strict=False))
+
+
+def json_response(body: object, status: int = 200) -> Response:
+    return Response(_encode(body), status_code=status, media_type="application/json")
+
+
+def error(status: int, code: str) -> Response:
+    return json_response({"error": {"code": code, "message": code.replace("_", " ")}}, status)
+
+
+async def one(conn: Conn, stmt: sql.Statement, **params: Any) -> Row | None:
+    cursor = await conn.execute(stmt.sql, stmt.params(**params))
+    return await cursor.fetchone()
+
+
+class Ceiling:
+    """The handlers, over one pool."""
+
+    def __init__(self, pool: AsyncConnectionPool[Conn]) -> None:
+        self.pool = pool
+
+    async def get_courier(self, request: Request) -> Response:
+        stmt = sql.courier_get(False)
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(stmt.sql, stmt.params(id=int(request.path_params["id"])))
+            row = await cursor.fetchone()
+        return error(404, "courier_not_found") if row is None else json_response(courier_json(row))
+
+    async def list_couriers(self, request: Request) -> Response:
+        limit = int(request.query_params.get("limit", "100"))
+        after = int(request.query_params.get("after_id", request.query_params.get("after", "0")))
+        stmt = sql.courier_list(False, False)
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(stmt.sql, stmt.params(after=after, limit=limit + 1))
+            rows = await cursor.fetchall()
+        return json_response([courier_json(r) for r in rows[:limit]])
+
+    async def create_courier(self, request: Request) -> Response:
+        body = msgspec.json.decode(await request.body())
+        async with self.pool.connection() as conn, conn.transaction():
+            row = await one(
+                conn,
+                sql.courier_insert(),
+                name=body["name"],
+                phone=body["phone"],
+                status=body["status"],
+                transport_type=body.get("transport_type") or "on_foot",
+            )
+            assert row is not None
+            await self._no_waiting_order(conn)
+        return json_response({"id": row[0], "message": "courier's profile created successfully"}, 201)
+
+    async def assign(self, request: Request) -> Response:
+        order_id = msgspec.json.decode(await request.body())["order_id"]
+        async with self.pool.connection() as conn, conn.transaction():
+            locked = await one(conn, sql.order_lock(), order_id=order_id)
+            assert locked is not None
+            known = await one(conn, sql.order_get(), order_id=order_id)
+            if known is not None and known[1] in FINISHED:
+                return error(409, "order_finished")
+            if await one(conn, sql.delivery_get(False), order_id=order_id) is not None:
+                return error(409, "delivery_exists")
+            courier = await one(conn, sql.courier_pick(False))
+            if courier is None:
+                return error(409, "no_available_couriers")
+            deadline: datetime = locked[1] + DEADLINES[courier[4]]
+            await self._start_delivery(conn, courier, order_id, now=locked[1], deadline=deadline)
+        return json_response(
+            {
+                "courier_id": courier[0],
+                "order_id": order_id,
+                "transport_type": courier[4],
+                "delivery_deadline": deadline,
+            }
+        )
+
+    async def unassign(self, request: Request) -> Response:
+        order_id = msgspec.json.decode(await request.body())["order_id"]
+        async with self.pool.connection() as conn, conn.transaction():
+            await one(conn, sql.order_lock(), order_id=order_id)
+            delivery = await one(conn, sql.delivery_get(True), order_id=order_id)
+            if delivery is None or delivery[2] != "active":
+                return error(404, "delivery_not_found")
+            courier = await one(conn, sql.courier_get(True), id=delivery[1])
+            assert courier is not None
+            await conn.execute(sql.delivery_delete().sql, {"order_id": order_id})
+            await self._no_waiting_order(conn)
+            await self._save(conn, courier, status="available", total=courier[7] - 1)
+        return json_response({"order_id": order_id, "status": "unassigned", "courier_id": courier[0]})
+
+    async def _start_delivery(
+        self, conn: Conn, courier: Row, order_id: str, *, now: datetime, deadline: datetime
+    ) -> None:
+        insert = sql.delivery_insert()
+        values = {"order_id": order_id, "courier_id": courier[0], "status": "active"}
+        await conn.execute(
+            insert.sql, insert.params(**values, assigned_at=now, deadline=deadline, finished_at=None)
+        )
+        await self._save(conn, courier, status="busy", total=courier[7] + 1)
+
+    @staticmethod
+    async def _save(conn: Conn, courier: Row, *, status: str, total: int) -> None:
+        fields: Mapping[str, Any] = {"name": courier[1], "phone": courier[2], "transport_type": courier[4]}
+        await one(conn, sql.courier_update(), id=courier[0], status=status, total_deliveries=total, **fields)
+
+    @staticmethod
+    async def _no_waiting_order(conn: Conn) -> None:
+        """courier gives a freed courier to the oldest waiting order; the bench never queues any."""
+        if await one(conn, sql.waiting_pop_oldest()) is not None:
+            raise RuntimeError("the ceiling app does not serve waiting orders")
+
+    async def ready(self, request: Request) -> Response:
+        async with self.pool.connection() as conn:
+            await conn.execute("SELECT 1")
+        return json_response({"status": "ready"})
+
+
+def create_app(url: str | None = None) -> Starlette:
+    """The ceiling app on the database at ``url`` (default: ``$BENCH_DATABASE_URL``)."""
+    pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(**pool_arguments(url or os.environ[URL_VARIABLE]))
+    ceiling = Ceiling(pool)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await pool.open(wait=True, timeout=30)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    routes = [
+        Route("/readyz", ceiling.ready),
+        Route("/api/v1/courier/{id:int}", ceiling.get_courier),
+        Route("/api/v1/couriers", ceiling.list_couriers),
+        Route("/api/v1/courier", ceiling.create_courier, methods=["POST"]),
+        Route("/api/v1/delivery/assign", ceiling.assign, methods=["POST"]),
+        Route("/api/v1/delivery/unassign", ceiling.unassign, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        "bench.ceiling:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()
