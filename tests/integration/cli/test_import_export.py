@@ -123,6 +123,11 @@ def test_a_file_without_the_needed_columns_is_a_usage_error(
     assert result.exit_code == 2
     assert "missing column(s) phone, status" in single_line_error(result)
     assert cli("couriers", "import", "/nonexistent/file.csv").exit_code == 2
+    binary = write_csv("")
+    binary.write_bytes(b"name,phone,status\n\xff\xfe\x00garbage\n")
+    not_text = cli("couriers", "import", str(binary))
+    assert not_text.exit_code == 2
+    assert "not a UTF-8 CSV file" in single_line_error(not_text)
 
 
 def test_export_writes_csv_that_import_reads_back(cli: Cli, tmp_path: Path) -> None:

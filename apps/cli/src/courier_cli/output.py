@@ -54,7 +54,7 @@ def print_record(record: Mapping[str, Any]) -> None:
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value")
     for key, value in record.items():
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(key, "-" if value is None else str(value))
     stdout().print(table)
 
 

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from courier_cli import importing
 from courier_cli.couriers import COURIER_COLUMNS, StatusFilter, TransportFilter
-from courier_cli.errors import EXIT_DOMAIN
+from courier_cli.errors import EXIT_DOMAIN, UsageProblem
 from courier_cli.output import JSON_OPTION, note, print_json, print_record, stderr
 from courier_cli.runtime import Cli, run
 from courier_core.model import Courier
@@ -62,8 +62,11 @@ def import_couriers(
 
     Example: courier couriers import couriers.csv --batch-size 5000
     """
-    with file.open(newline="", encoding="utf-8-sig") as stream:
-        plan = importing.read_plan(stream, source=str(file))
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as stream:
+            plan = importing.read_plan(stream, source=str(file))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageProblem(f"{file}: not a UTF-8 CSV file ({exc})") from exc
     if atomic and plan.bad:
         _report(plan, importing.Outcome(), as_json=as_json, imported=False)
         raise typer.Exit(EXIT_DOMAIN)
