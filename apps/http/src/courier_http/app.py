@@ -29,7 +29,7 @@ from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.errors import redact_url
 from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
-from courier_http import api, openapi, ops
+from courier_http import api, console, openapi, ops
 from courier_http.errors import ApiError, render
 from courier_http.middleware import (
     AccessLogMiddleware,
@@ -81,6 +81,7 @@ def create_app(
     business_routes = routes(business, timeout=settings.request_timeout, middleware=limit)
     table: Sequence[BaseRoute] = [
         *routes(operational, timeout=None),
+        *console.routes(),  # static page: not an operation, so not in OpenAPI nor rate limited
         Mount(api.API_PREFIX, routes=business_routes),
         # The same route objects again at the root (the seed's paths); not a Mount(""), which would
         # match every path and turn a wrong method on an operational route into a 404.
