@@ -94,6 +94,19 @@ def test_atomic_import_writes_nothing_when_a_row_is_invalid(
     assert cli.json("couriers", "list") == []
 
 
+def test_dry_run_checks_the_file_and_writes_nothing(cli: Cli, write_csv: Callable[[str], Path]) -> None:
+    result = cli("couriers", "import", str(write_csv(MIXED)), "--dry-run", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert (report["imported"], report["invalid"], report["skipped_duplicates"]) == (False, 5, 1)
+    assert cli.json("couriers", "list") == []
+    clean = cli(
+        "couriers", "import", str(write_csv("name,phone,status\nIvan,+79990000001,paused\n")), "--dry-run"
+    )
+    assert clean.exit_code == 0
+    assert cli.json("couriers", "list") == []
+
+
 def test_atomic_import_of_a_clean_file_creates_every_row(cli: Cli, write_csv: Callable[[str], Path]) -> None:
     rows = "\n".join(f"Courier,+7999000{i:04d},paused" for i in range(5))
     result = cli("couriers", "import", str(write_csv("name,phone,status\n" + rows)), "--atomic",

@@ -53,6 +53,9 @@ def import_couriers(
     atomic: Annotated[
         bool, typer.Option("--atomic", help="All or nothing: one transaction; any invalid row imports none.")
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only check the file: report bad rows, write nothing.")
+    ] = False,
     as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Create couriers from a CSV file; every row is checked before anything is written.
@@ -62,14 +65,10 @@ def import_couriers(
 
     Example: courier couriers import couriers.csv --batch-size 5000
     """
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as stream:
-            plan = importing.read_plan(stream, source=str(file))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageProblem(f"{file}: not a UTF-8 CSV file ({exc})") from exc
-    if atomic and plan.bad:
+    plan = _read(file)
+    if dry_run or (atomic and plan.bad):
         _report(plan, importing.Outcome(), as_json=as_json, imported=False)
-        raise typer.Exit(EXIT_DOMAIN)
+        raise typer.Exit(EXIT_DOMAIN if plan.bad else 0)
 
     async def work(cli: Cli) -> importing.Outcome:
         with _progress(len(plan.good), shown=not as_json) as advance:
@@ -86,6 +85,14 @@ def import_couriers(
     _report(plan, outcome, as_json=as_json, imported=True)
     if plan.bad:
         raise typer.Exit(EXIT_DOMAIN)
+
+
+def _read(file: Path) -> importing.Plan:
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as stream:
+            return importing.read_plan(stream, source=str(file))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageProblem(f"{file}: not a UTF-8 CSV file ({exc})") from exc
 
 
 @contextmanager
@@ -124,7 +131,7 @@ def _report(plan: importing.Plan, outcome: importing.Outcome, *, as_json: bool, 
     for duplicate in duplicates:
         note(f"line {duplicate.line}: skipped duplicate {duplicate.phone} ({duplicate.reason})")
     if not imported:
-        note("nothing imported (--atomic): fix the invalid rows and run again")
+        note("nothing imported (--dry-run, or --atomic with invalid rows)")
     print_record(summary)
 
 
