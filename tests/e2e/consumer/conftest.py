@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # kafka-python 3 reads its schemas with a depre
 
 from courier_adapters.kafka.admin import ensure_topics
 from courier_adapters.kafka.embedded import EmbeddedBroker, free_port
-from tests.integration.kafka.conftest import PARTITIONS, Topics
+from tests.integration.kafka.helpers import PARTITIONS, Topics
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,7 @@ import pytest
 
 from courier_adapters.postgres.database import PostgresDatabase
 from tests.e2e.consumer.conftest import ConsumerProcess
-from tests.integration.kafka.conftest import Topics
-from tests.integration.kafka.helpers import Db, Producer, event, new_order_id, wait_until
+from tests.integration.kafka.helpers import Db, Producer, Topics, event, new_order_id, wait_until
 
 pytestmark = pytest.mark.e2e
 ORDERS = 1500

@@ -6,15 +6,30 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase
+from courier_adapters.settings import Settings, load_settings
+from courier_consumer.app import ConsumerApp
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+PARTITIONS = 4
+
+
+@dataclass(frozen=True)
+class Topics:
+    """A test's topics and consumer group on a broker."""
+
+    bootstrap_servers: str
+    topic: str
+    dlq: str
+    group: str
 
 
 def new_order_id() -> str:
@@ -119,3 +134,38 @@ class Db:
                 "WHERE status = 'active' GROUP BY courier_id) AS per_courier"
             )
         )
+
+
+def consumer_settings(database_url: str, topics: Topics, **extra: str) -> Settings:
+    environ = {
+        "COURIER_DATABASE_URL": database_url,
+        "COURIER_KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap_servers,
+        "COURIER_KAFKA_TOPIC": topics.topic,
+        "COURIER_KAFKA_DLQ_TOPIC": topics.dlq,
+        "COURIER_KAFKA_GROUP_ID": topics.group,
+        "COURIER_METRICS_PORT": "0",
+        "COURIER_SHUTDOWN_TIMEOUT": "10s",
+        "COURIER_LOG_LEVEL": "warning",
+        **{f"COURIER_{k.upper()}": v for k, v in extra.items()},
+    }
+    return load_settings(environ, dotenv=None)
+
+
+@asynccontextmanager
+async def running_consumer(settings: Settings, *, ready_timeout: float = 45.0) -> AsyncIterator[ConsumerApp]:
+    """Run a consumer app on this event loop until the block ends; wait until it is in its group."""
+    assert settings.database_url is not None
+    app = ConsumerApp(settings, database_url=settings.database_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop))
+    try:
+        async with asyncio.timeout(ready_timeout):
+            while not app.runtime.ready():
+                if task.done():
+                    task.result()
+                    raise AssertionError("the consumer stopped before it was ready")
+                await asyncio.sleep(0.1)
+        yield app
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)

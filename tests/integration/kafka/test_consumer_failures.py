@@ -8,8 +8,17 @@ import httpx
 import pytest
 
 from courier_consumer.app import ConsumerApp
-from tests.integration.kafka.conftest import Topics, consumer_settings, running_consumer
-from tests.integration.kafka.helpers import Db, Producer, event, new_order_id, read_topic, wait_until
+from tests.integration.kafka.helpers import (
+    Db,
+    Producer,
+    Topics,
+    consumer_settings,
+    event,
+    new_order_id,
+    read_topic,
+    running_consumer,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,17 @@ import pytest
 from courier_adapters.kafka.admin import ensure_topics
 from courier_adapters.kafka.embedded import EmbeddedBroker
 from courier_consumer.app import ConsumerApp
-from tests.integration.kafka.conftest import PARTITIONS, Topics, consumer_settings, running_consumer
-from tests.integration.kafka.helpers import Db, Producer, event, new_order_id, wait_until
+from tests.integration.kafka.helpers import (
+    PARTITIONS,
+    Db,
+    Producer,
+    Topics,
+    consumer_settings,
+    event,
+    new_order_id,
+    running_consumer,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 EVENTS = 2000

@@ -7,8 +7,16 @@ import pytest
 from courier_consumer.app import ConsumerApp
 from courier_order_sim.faults import FaultMode
 from courier_order_sim.server import Simulator
-from tests.integration.kafka.conftest import Topics, consumer_settings, running_consumer
-from tests.integration.kafka.helpers import Db, Producer, event, new_order_id, wait_until
+from tests.integration.kafka.helpers import (
+    Db,
+    Producer,
+    Topics,
+    consumer_settings,
+    event,
+    new_order_id,
+    running_consumer,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
