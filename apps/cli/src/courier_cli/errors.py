@@ -32,6 +32,8 @@ EXIT_DOMAIN = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 
+# Failures to reach the database, as the drivers report them (adapters map theirs to DependencyUnavailable).
+UNREACHABLE = (psycopg.OperationalError, sqlalchemy.exc.OperationalError, ConnectionError, TimeoutError)
 # typer's own exceptions already carry their exit code and message (usage errors exit 2).
 PASS_THROUGH = (typer.Exit, typer.Abort, TyperException)
 
@@ -42,9 +44,7 @@ class UsageProblem(Exception):
 
 def exit_code(exc: BaseException) -> int:
     """The exit code for ``exc`` (see the table above); anything unexpected exits 1."""
-    if isinstance(exc, DependencyUnavailable | psycopg.OperationalError | sqlalchemy.exc.OperationalError):
-        return EXIT_UNAVAILABLE
-    if isinstance(exc, ConnectionError | TimeoutError):
+    if isinstance(exc, (DependencyUnavailable, *UNREACHABLE)):
         return EXIT_UNAVAILABLE
     if isinstance(exc, SettingsError | UsageProblem):
         return EXIT_USAGE
@@ -59,7 +59,7 @@ def describe(exc: BaseException) -> str:
         text = f"bad configuration: {exc}"
     elif isinstance(exc, UsageProblem | StackError):
         text = str(exc)
-    elif isinstance(exc, psycopg.Error | sqlalchemy.exc.OperationalError | ConnectionError | TimeoutError):
+    elif isinstance(exc, UNREACHABLE):
         text = f"database unavailable: {_first_line(exc)}"
     else:
         text = f"unexpected error ({type(exc).__name__}): {_first_line(exc)}"

@@ -54,7 +54,10 @@ def import_couriers(
         bool, typer.Option("--atomic", help="All or nothing: one transaction; any invalid row imports none.")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only check the file: report bad rows, write nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", help="Only check the file (not the database): report bad rows, write nothing."
+        ),
     ] = False,
     as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
