@@ -12,7 +12,7 @@ E2E_BUDGET ?= 1200
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-26s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-26s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: uv
 uv: ## Install uv (from PyPI) when it is missing
@@ -73,8 +73,25 @@ format: sync ## Format the code and fix what ruff can
 migrate: sync ## Apply migrations to COURIER_DATABASE_URL (or the embedded database)
 	$(UV) run --frozen courier db upgrade
 
+.PHONY: up
+up: ## Build the image and start the whole system with Docker Compose (API on :8082)
+	@docker info >/dev/null 2>&1 || { echo "no Docker engine here: make up needs one (docker compose)"; exit 1; }
+	docker compose up -d --build
+	@echo "API http://localhost:8082  Prometheus http://localhost:9090  Grafana http://localhost:3000  Kafka localhost:29092"
+
+.PHONY: down
+down: ## Stop the Docker Compose system (data volume kept; `docker compose down -v` drops it)
+	docker compose down
+
+.PHONY: test-containers
+test-containers: sync ## (needs Docker) integration and e2e tiers on a PostgreSQL container; else says so, exits 0
+	@if ! docker info >/dev/null 2>&1; then echo "no Docker engine here: nothing was run"; exit 0; fi
+	COURIER_TEST_CONTAINERS=1 $(PYTEST) tests/contract tests/integration tests/e2e -q
+
 # The seed's names.
-.PHONY: run_tests run_tests_with_coverage run_test_integration
+.PHONY: run_tests run_tests_with_coverage run_test_integration up_prod down_prod
+up_prod: up ## (seed name) make up
+down_prod: down ## (seed name) make down
 run_tests: test-unit ## (seed name) unit tests
 run_tests_with_coverage: test ## (seed name) every test with coverage
 run_test_integration: test-integration ## (seed name) integration tests

@@ -32,7 +32,6 @@ class TestServer:
     template: str = ""
     prefix: str = field(default_factory=lambda: f"courier_t{uuid.uuid4().hex[:8]}")
     _counter: itertools.count[int] = field(default_factory=itertools.count)
-    _server: EmbeddedPostgres | None = None
 
     def url(self, database: str) -> str:
         return database_url(self.admin_url, database)
@@ -61,23 +60,39 @@ class TestServer:
 
 
 @contextmanager
-def running_test_server() -> Iterator[TestServer]:
+def _postgres_container() -> Iterator[str]:
+    """A PostgreSQL container (``make test-containers``, where a Docker engine exists)."""
+    from testcontainers.community.postgres import PostgresContainer  # only with Docker
+
+    with PostgresContainer("postgres:17-alpine", driver=None) as container:
+        yield container.get_connection_url()
+
+
+@contextmanager
+def _server_url() -> Iterator[tuple[str, EmbeddedPostgres | None]]:
     external = os.environ.get("COURIER_TEST_DATABASE_URL")
     if external:
-        server = TestServer(admin_url=external)
-        holder = None
+        yield external, None
+    elif os.environ.get("COURIER_TEST_CONTAINERS") == "1":
+        with _postgres_container() as url:
+            yield url, None
     else:
-        holder = tempfile.TemporaryDirectory(prefix="courier-test-pg-")
-        emb = embedded.start(holder.name)
-        server = TestServer(admin_url=emb.url("postgres"), _server=emb)
-    server.template = f"{server.prefix}_template"
-    template_url = server.create(template="template0", name=server.template)
-    migrate.upgrade(template_url)
-    try:
-        yield server
-    finally:
-        server.drop_all()
-        if server._server is not None:
-            server._server.stop()
-        if holder is not None:
-            holder.cleanup()
+        with tempfile.TemporaryDirectory(prefix="courier-test-pg-") as holder:
+            server = embedded.start(holder)
+            try:
+                yield server.url("postgres"), server
+            finally:
+                server.stop()
+
+
+@contextmanager
+def running_test_server() -> Iterator[TestServer]:
+    """The session's server: COURIER_TEST_DATABASE_URL's, a container's, or an embedded one."""
+    with _server_url() as (admin_url, _):
+        server = TestServer(admin_url=admin_url)
+        server.template = f"{server.prefix}_template"
+        migrate.upgrade(server.create(template="template0", name=server.template))
+        try:
+            yield server
+        finally:
+            server.drop_all()
