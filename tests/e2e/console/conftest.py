@@ -77,6 +77,10 @@ class ConsoleLog:
         """The browser logs every failed fetch; a test expecting one answer ``status`` says so."""
         self.allowed.append(f"status of {status} ")
 
+    def allow_connection_refused(self) -> None:
+        """A test that stops the server expects the browser to log the refused fetches."""
+        self.allowed.append("net::ERR_CONNECTION_REFUSED")
+
     def unexpected(self) -> list[str]:
         return [e for e in self.errors if not any(a in e for a in self.allowed)]
 

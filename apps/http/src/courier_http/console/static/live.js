@@ -32,6 +32,7 @@ export class Feed {
     this.streamCheckedAt = -Infinity;
     this.wake = new AbortController();
     this.checked = false;
+    this.lostSince = null;
     this.paths = null; // the API's paths (null: unknown), read at start and after each reconnection
   }
 
@@ -72,6 +73,7 @@ export class Feed {
       }
       await this.refresh();
       this.failures = 0;
+      this.lostSince = null;
       this.#reportLive();
     } catch (error) {
       if (!transient(error)) {
@@ -79,8 +81,9 @@ export class Feed {
         return;
       }
       this.failures += 1;
+      this.lostSince ??= new Date().toLocaleTimeString();
       const seconds = Math.round(this.#delay() / 1000);
-      this.report("lost", `Connection lost · reconnecting in ${seconds} s…`);
+      this.report("lost", `Connection lost at ${this.lostSince} · reconnecting in ${seconds} s…`);
     }
   }
 

@@ -38,6 +38,7 @@ function notify(text, kind = "error") {
 }
 
 function report(connection, text) {
+  document.body.dataset.connection = connection;
   const el = $("connection");
   el.dataset.state = connection;
   if (el.textContent !== text) el.textContent = text;

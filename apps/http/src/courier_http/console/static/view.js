@@ -145,8 +145,11 @@ export class DeliveryView {
       { "data-key": d.order_id, dataset: { times } },
       cell("Order", h("code", {}, d.order_id)),
       cell("Courier", courierText),
-      cell("Deadline", h("time", { datetime: d.deadline }, clockTime(d.deadline))),
-      cell("Left", h("span", { class: "left", role: "timer" })),
+      cell(
+        "Deadline",
+        h("span", { class: "left", role: "timer" }),
+        h("small", {}, "due ", h("time", { datetime: d.deadline }, clockTime(d.deadline))),
+      ),
       cell(
         "Actions",
         h(
