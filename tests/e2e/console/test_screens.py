@@ -54,7 +54,12 @@ def seed(api: ApiProcess) -> list[str]:
     orders = []
     with httpx.Client(base_url=api.url + "/api/v1", timeout=30) as client:
         for n, (name, transport) in enumerate(CREW):
-            body = {"name": name, "phone": f"+7900{n:07d}", "status": "available", "transport_type": transport}
+            body = {
+                "name": name,
+                "phone": f"+7900{n:07d}",
+                "status": "available",
+                "transport_type": transport,
+            }
             courier_id = client.post("/courier", json=body).raise_for_status().json()["id"]
             if n == 4:
                 client.put("/courier", json={"id": courier_id, "status": "paused"}).raise_for_status()
