@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # kafka-python 3 reads its schemas with a depre
 
 from courier_adapters.kafka.admin import ensure_topics
 from courier_adapters.kafka.embedded import EmbeddedBroker, free_port
-from tests.integration.kafka.helpers import PARTITIONS, Topics
+from tests.integration.kafka.helpers import PARTITIONS, ExternalBroker, Topics, session_broker
 
 pytestmark = pytest.mark.e2e
 
@@ -77,13 +77,13 @@ class ConsumerProcess:
 
 
 @pytest.fixture(scope="session")
-def e2e_broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker.start() as running:
+def e2e_broker() -> Iterator[EmbeddedBroker | ExternalBroker]:
+    with session_broker() as running:
         yield running
 
 
 @pytest.fixture
-def e2e_topics(e2e_broker: EmbeddedBroker) -> Topics:
+def e2e_topics(e2e_broker: EmbeddedBroker | ExternalBroker) -> Topics:
     suffix = uuid.uuid4().hex[:8]
     made = Topics(
         e2e_broker.bootstrap_servers, f"orders-{suffix}", f"orders-{suffix}.dlq", f"courier-{suffix}"

@@ -15,19 +15,19 @@ with warnings.catch_warnings():  # kafka-python 3 reads its schemas with a depre
 from courier_adapters.kafka.admin import ensure_topics
 from courier_adapters.kafka.embedded import EmbeddedBroker
 from courier_adapters.postgres.database import PostgresDatabase
-from tests.integration.kafka.helpers import PARTITIONS, Db, Producer, Topics
+from tests.integration.kafka.helpers import PARTITIONS, Db, ExternalBroker, Producer, Topics, session_broker
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker.start() as running:
+def broker() -> Iterator[EmbeddedBroker | ExternalBroker]:
+    with session_broker() as running:
         yield running
 
 
 @pytest.fixture
-def topics(broker: EmbeddedBroker) -> Topics:
+def topics(broker: EmbeddedBroker | ExternalBroker) -> Topics:
     """Fresh topics (4 partitions) and a fresh consumer group for this test."""
     suffix = uuid.uuid4().hex[:8]
     made = Topics(broker.bootstrap_servers, f"orders-{suffix}", f"orders-{suffix}.dlq", f"courier-{suffix}")

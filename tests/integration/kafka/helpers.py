@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from courier_adapters.kafka.embedded import EmbeddedBroker
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase
 from courier_adapters.settings import Settings, load_settings
 from courier_consumer.app import ConsumerApp
@@ -39,6 +41,24 @@ def new_order_id() -> str:
 def event(order_id: str, status: str, seconds: float = 0) -> dict[str, str]:
     at = T0 + timedelta(seconds=seconds)
     return {"order_id": order_id, "status": status, "created_at": at.isoformat().replace("+00:00", "Z")}
+
+
+@dataclass(frozen=True)
+class ExternalBroker:
+    """A broker this session did not start (``COURIER_TEST_KAFKA_BOOTSTRAP_SERVERS``)."""
+
+    bootstrap_servers: str
+
+
+@contextmanager
+def session_broker() -> Iterator[EmbeddedBroker | ExternalBroker]:
+    """The broker of ``COURIER_TEST_KAFKA_BOOTSTRAP_SERVERS`` (e.g. Apache Kafka), else an embedded Tansu."""
+    external = os.environ.get("COURIER_TEST_KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield ExternalBroker(external)
+        return
+    with EmbeddedBroker.start() as running:
+        yield running
 
 
 class Producer:

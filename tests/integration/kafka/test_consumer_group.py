@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -50,6 +51,9 @@ async def test_two_consumers_own_partitions_and_apply_2000_events_exactly_once(
     assert await db.max_active_per_courier() == 1
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("COURIER_TEST_KAFKA_BOOTSTRAP_SERVERS")), reason="restarts the embedded broker"
+)
 async def test_a_broker_restarted_empty_does_not_make_new_events_look_like_duplicates(
     database_url: str, db: Db
 ) -> None:
