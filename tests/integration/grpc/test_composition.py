@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from courier_adapters.grpc import GrpcOrderGateway, order_gateway_from_settings, order_gateway_resource
 from courier_adapters.kafka.embedded import free_port
+from courier_adapters.metrics import PrometheusMetrics
 from courier_adapters.settings import load_settings
 from courier_core.errors import DependencyUnavailable
 from courier_order_sim.main import parser, serve
@@ -85,3 +87,27 @@ async def _has_orders(gateway: GrpcOrderGateway) -> bool:
 def test_bad_durations_are_refused():
     with pytest.raises(SystemExit):
         parser().parse_args(["--step-interval", "soon"])
+
+
+async def test_retries_and_breaker_state_reach_prometheus(simulator):
+    registry = CollectorRegistry()
+    gateway = GrpcOrderGateway(
+        simulator.address,
+        timeout=0.5,
+        budget=2.0,
+        max_attempts=3,
+        breaker_failures=1,
+        metrics=PrometheusMetrics(registry),
+    )
+    try:
+        order = await simulator.create_order()
+        simulator.faults.inject("unavailable", count=2)
+        await gateway.get_order(order.id)
+        assert registry.get_sample_value("gateway_retries_total", {"method": "GetOrderById"}) == 2
+        simulator.faults.inject("unavailable")
+        with pytest.raises(DependencyUnavailable):
+            await gateway.list_orders(since=None)
+        state = {"target": simulator.address, "state": "open"}
+        assert registry.get_sample_value("order_service_breaker_state", state) == 1
+    finally:
+        await gateway.close()
