@@ -33,7 +33,7 @@ from courier_core.model import (
     validate_order_id,
 )
 from courier_core.ports import Metrics, OrderGateway, UnitOfWork, UnitOfWorkFactory
-from courier_core.usecases.dispatch import AssignOrder, DeliveryService
+from courier_core.usecases.dispatch import AssignOrder, DeliveryService, WaitingQueue
 
 MAX_STATUS_LENGTH = 32  # the width of the known-status column
 KNOWN_STATUSES = frozenset(
@@ -248,6 +248,33 @@ class OrderEventService:
             await uow.orders.record(verification.known)
         handler = self._handlers.get(event.status, _record_only)
         return await handler(uow, event)
+
+
+class WaitingSweeper:
+    """Gives available couriers to waiting orders that a race left waiting.
+
+    Assignment skips couriers locked by other transactions, so an order can join the queue while a
+    courier is being freed by a transaction that cannot see it yet; both commit, and the order would
+    wait for the *next* freed courier. A periodic sweep closes that gap (idempotent, safe anywhere).
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, waiting: WaitingQueue, limit: int = 100) -> None:
+        self._uow = uow
+        self._waiting = waiting
+        self._limit = limit
+
+    async def sweep(self) -> int:
+        """Assign up to ``limit`` waiting orders in one transaction; return how many."""
+        assigned = 0
+        async with self._uow() as uow:
+            while assigned < self._limit and await uow.waiting.list(limit=1):
+                courier = await uow.couriers.pick_available()
+                if courier is None or await self._waiting.give_courier(uow, courier) is None:
+                    break
+                await uow.couriers.save(courier)
+                assigned += 1
+            await uow.commit()
+        return assigned
 
 
 def status_label(status: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from courier_core.errors import CourierError, DeliveryExists, InvalidInput, OrderFinished
-from courier_core.model import KnownOrder, OrderInfo, Queued, validate_order_id
+from courier_core.model import KnownOrder, OrderInfo, Queued, is_finished_status, validate_order_id
 from courier_core.ports import Metrics, OrderGateway, UnitOfWork, UnitOfWorkFactory
 from courier_core.usecases.dispatch import AssignOrder, DeliveryService
 
@@ -133,11 +133,15 @@ class Reconciler:
 
     async def _reconcile_in(self, uow: UnitOfWork, order: OrderInfo) -> str:
         await uow.deliveries.lock_order(order.order_id)
+        # A finished order stays finished, even when the order service now reports a later unfinished
+        # status: that news is not recorded (recording keeps the newest news, finished or not).
+        known = await uow.orders.get(order.order_id)
+        if known is not None and known.is_finished:
+            return "finished"
         await uow.orders.record(
             KnownOrder(order.order_id, order.status, order.updated_at or order.created_at)
         )
-        known = await uow.orders.get(order.order_id)
-        if known is not None and known.is_finished:
+        if is_finished_status(order.status):
             return "finished"
         if await uow.deliveries.get(order.order_id) is not None or await uow.waiting.contains(order.order_id):
             return "already_done"
