@@ -168,3 +168,15 @@ def test_negative_windows_are_refused(services, gateway):
             overlap=timedelta(0),
             metrics=services.metrics,
         )
+
+
+async def test_a_finished_order_is_not_assigned_even_if_the_order_service_later_says_otherwise(
+    services, gateway
+):
+    await add_couriers(services, 1)
+    services.store.state.orders["a"] = KnownOrder("a", "deleted", NOW - timedelta(hours=1))
+    gateway.orders["a"] = order("a", "pending", 10)  # newer than the "deleted" courier knows of
+    job = reconciler(services, gateway)
+    assert (await job.run_once()).finished == 1
+    assert (await job.run_once()).finished == 1
+    assert services.store.state.deliveries == {}
