@@ -7,14 +7,23 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from courier_core.errors import DependencyUnavailable
-from courier_core.model import CourierStatus, DeliveryStatus, OrderInfo
+from courier_core.model import (
+    CourierStatus,
+    DeadlinePolicy,
+    DeliveryStatus,
+    KnownOrder,
+    NewCourier,
+    OrderInfo,
+    TransportType,
+)
 from courier_core.testing import FakeOrderGateway, RecordingMetrics, Services, _State
-from courier_core.usecases import CreateCourier
+from courier_core.usecases import CreateCourier, WaitingQueue
 from courier_core.usecases.events import (
     OrderEvent,
     OrderEventService,
     OrderVerifier,
     Outcome,
+    WaitingSweeper,
     default_handlers,
 )
 from tests.unit.events.conftest import event_service
@@ -209,3 +218,30 @@ async def test_only_created_events_are_verified(services: Services) -> None:
     events = event_service(services, gateway)
     assert await events.apply(ev("o1", "pending")) is Outcome.APPLIED
     assert gateway.calls == []
+
+
+async def test_the_sweep_gives_a_free_courier_to_an_order_a_race_left_waiting(services: Services) -> None:
+    async with services.uow() as uow:  # the race's outcome: waiting orders beside a free courier
+        await uow.waiting.add("gone")
+        await uow.orders.record(KnownOrder("gone", "deleted", T0))
+        await uow.waiting.add("late")
+        courier = await uow.couriers.add(
+            NewCourier("Ivan", "+79990001122", CourierStatus.AVAILABLE, TransportType.CAR)
+        )
+        await uow.commit()
+    waiting = WaitingQueue(policy=DeadlinePolicy(), metrics=services.metrics)
+    sweeper = WaitingSweeper(uow=services.uow, waiting=waiting)
+    assert await sweeper.sweep() == 1
+    assert state(services).deliveries["late"].courier_id == courier.id
+    assert state(services).couriers[courier.id].status is CourierStatus.BUSY
+    assert state(services).waiting == {}
+    assert await sweeper.sweep() == 0
+
+
+async def test_the_sweep_leaves_orders_waiting_when_no_courier_is_free(services: Services) -> None:
+    async with services.uow() as uow:
+        await uow.waiting.add("o1")
+        await uow.commit()
+    waiting = WaitingQueue(policy=DeadlinePolicy(), metrics=services.metrics)
+    assert await WaitingSweeper(uow=services.uow, waiting=waiting).sweep() == 0
+    assert "o1" in state(services).waiting

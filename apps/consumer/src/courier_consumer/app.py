@@ -22,12 +22,18 @@ from courier_consumer.processing import BatchProcessor, LoopBridge
 from courier_consumer.telemetry import ConsumerMetrics, MetricsServer
 from courier_consumer.worker import ConsumerConfig, ConsumerWorker
 from courier_core.ports import Metrics, OrderGateway
-from courier_core.usecases.events import OrderEventService, OrderVerifier, default_handlers
+from courier_core.usecases.events import (
+    OrderEventService,
+    OrderVerifier,
+    WaitingSweeper,
+    default_handlers,
+)
 from courier_core.usecases.reconcile import Reconciler
 
 log = logging.getLogger("courier.consumer")
 TOPIC_PARTITIONS = 4  # when courier creates the topics itself (development broker)
 PRUNE_INTERVAL = 3600.0
+SWEEP_INTERVAL = 5.0  # how long a race may leave an order waiting beside a free courier
 BRIDGE_TIMEOUT = 6.0  # well inside the 10 s poll interval
 
 
@@ -112,9 +118,11 @@ class ConsumerApp:
             processed_retention=s.retention_processed_events,
             order_retention=s.retention_order_status,
         )
+        sweeper = WaitingSweeper(uow=self.adapters.uow(), waiting=self.use_cases.waiting())
         tasks = [
             asyncio.create_task(deferred.run(service), name="deferred-orders"),
-            asyncio.create_task(every(PRUNE_INTERVAL, pruner.prune, name="prune"), name="prune"),
+            asyncio.create_task(every(PRUNE_INTERVAL, pruner.prune, name="prune", first=60.0), name="prune"),
+            asyncio.create_task(every(SWEEP_INTERVAL, sweeper.sweep, name="sweep"), name="sweep-waiting"),
         ]
         if gateway is not None and s.reconcile_interval > 0:
             reconciler = Reconciler(
