@@ -188,7 +188,7 @@ class GrpcOrderGateway:
         started = time.perf_counter()
         try:
             return await self._caller.call(method, attempt)
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError, CircuitOpen) as exc:
+        except (grpc.RpcError, grpc.aio.UsageError, CircuitOpen) as exc:
             raise translate(exc, method) from exc
         finally:
             self._metrics.port_call(PORT, method, time.perf_counter() - started)
