@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from courier_adapters.postgres.database import PostgresDatabase
-from tests.e2e.consumer.conftest import ConsumerProcess
+from tests.e2e.consumer.conftest import ConsumerProcess, consumer_command
 from tests.integration.kafka.helpers import Db, Producer, Topics, event, new_order_id, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -83,3 +85,25 @@ async def _has_delivery(db: Db, order_id: str) -> bool:
 
 async def _deliveries_at_least(db: Db, count: int) -> bool:
     return await db.count("deliveries") >= count
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "COURIER_KAFKA_BOOTSTRAP_SERVERS is required"),
+        (
+            {"COURIER_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "COURIER_KAFKA_CONSUMERS": "0"},
+            "COURIER_KAFKA_CONSUMERS",
+        ),
+    ],
+)
+def test_wrong_configuration_fails_fast_with_exit_code_2(
+    environ: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+    env.update(environ, COURIER_DATA_DIR=str(tmp_path))
+    done = subprocess.run(
+        consumer_command(), env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False
+    )
+    assert done.returncode == 2
+    assert message in done.stderr

@@ -40,7 +40,11 @@ def main() -> None:
     if not settings.kafka_bootstrap_servers:
         print("courier-consumer: COURIER_KAFKA_BOOTSTRAP_SERVERS is required", file=sys.stderr)
         sys.exit(EXIT_USAGE)
-    target = resolve_database(settings)
+    try:
+        target = resolve_database(settings)
+    except Exception as exc:  # unreachable server, failed migration: say so, no traceback wall
+        log.error("courier-consumer cannot use its database: %s", exc)
+        sys.exit(1)
     try:
         ok = asyncio.run(_serve(settings, target.url))
     except Exception:
