@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 
@@ -107,3 +108,45 @@ async def _all_read(app: ConsumerApp) -> bool:
     applied = sample("kafka_messages_total", {"status": "created", "result": "applied"}) or 0
     duplicate = sample("kafka_messages_total", {"status": "created", "result": "duplicate"}) or 0
     return applied == EVENTS and duplicate == 100
+
+
+async def test_a_consumer_joining_mid_stream_takes_partitions_and_nothing_is_applied_twice(
+    database_url: str, topics: Topics, db: Db
+) -> None:
+    total = 3000
+    await db.add_couriers(total)
+    orders = [new_order_id() for _ in range(total)]
+    feeder = asyncio.create_task(asyncio.to_thread(_produce_steadily, topics, orders, 300.0))
+    async with running_consumer(consumer_settings(database_url, topics)) as first:
+        await wait_until(lambda: _count(db, "deliveries", 300), what="the first consumer under way")
+        async with running_consumer(consumer_settings(database_url, topics)) as second:
+            await wait_until(lambda: _split_between(first, second), what="the partitions split")
+            await feeder
+            await wait_until(lambda: _count(db, "deliveries", total), timeout=120, what="every order")
+            applied = [_applied(app) for app in (first, second)]
+    assert all(n > 0 for n in applied), applied
+    assert sum(applied) == total  # each event applied by exactly one of them
+    assert await db.scalar("SELECT count(DISTINCT order_id) FROM deliveries") == total
+    assert await db.max_active_per_courier() == 1
+
+
+def _produce_steadily(topics: Topics, orders: list[str], rate: float) -> None:
+    producer = Producer(topics.bootstrap_servers, topics.topic)
+    started = time.monotonic()
+    try:
+        for i, order_id in enumerate(orders):
+            time.sleep(max(0.0, started + i / rate - time.monotonic()))
+            producer.send(event(order_id, "created"))
+        producer.flush()
+    finally:
+        producer.close()
+
+
+async def _split_between(first: ConsumerApp, second: ConsumerApp) -> bool:
+    owned = [first.runtime.workers[0].assignment, second.runtime.workers[0].assignment]
+    return bool(owned[0]) and bool(owned[1]) and not owned[0] & owned[1]
+
+
+def _applied(app: ConsumerApp) -> int:
+    value = app.registry.get_sample_value("kafka_messages_total", {"status": "created", "result": "applied"})
+    return int(value or 0)
