@@ -58,7 +58,7 @@ class ConsumerApp:
         *,
         database_url: str,
         registry: CollectorRegistry | None = None,
-        metrics_host: str = "127.0.0.1",
+        metrics_host: str | None = None,
     ) -> None:
         if not settings.kafka_bootstrap_servers:
             raise ValueError("COURIER_KAFKA_BOOTSTRAP_SERVERS is required by courier-consumer")
@@ -71,7 +71,8 @@ class ConsumerApp:
         self.adapters.metrics.override(providers.Object(self.core_metrics))
         self.use_cases = UseCases(adapters=self.adapters)
         self.runtime = Runtime()
-        self._metrics_host = metrics_host
+        # The endpoint listens where the HTTP API would (COURIER_HTTP_HOST: loopback unless a container).
+        self._metrics_host = metrics_host or settings.http_host
         self.failed = False
         self.deferred: DeferredOrders | None = None
 
