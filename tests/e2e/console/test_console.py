@@ -271,3 +271,26 @@ def test_load_time_and_size(browser: Browser, api: ApiProcess, console_log: Cons
     assert figures["files"] >= 6  # the page, its stylesheet and its five modules
     assert 0 < figures["bytes"] <= PAGE_BUDGET_BYTES
     assert figures["first_data_ms"] is not None and figures["load_ms"] > 0
+
+
+def test_delete_a_courier_after_confirming(page: Page, api: ApiProcess) -> None:
+    courier = create_courier(api, "Short Lived")
+    live(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    row(page, "courier", courier).get_by_role("button", name="Delete Short Lived").click()
+    expect(page.get_by_role("alert")).to_contain_text(f"Courier #{courier} deleted.")
+    expect(row(page, "courier", courier)).to_have_count(0)
+    assert httpx.get(f"{api.url}/courier/{courier}", timeout=30).status_code == 404
+
+
+def test_assign_from_a_courier_row_chooses_that_courier(page: Page, api: ApiProcess) -> None:
+    courier = create_courier(api, "Row Pick", "scooter")
+    live(page)
+    row(page, "courier", courier).get_by_role("button", name="Assign an order to Row Pick").click()
+    expect(page.get_by_label("Order id")).to_be_focused()
+    expect(page.get_by_label("Courier", exact=True)).to_have_value(str(courier))
+    order = order_id()
+    page.keyboard.type(order)
+    page.keyboard.press("Enter")
+    expect(row(page, "delivery", order)).to_contain_text("Row Pick")
+    assert httpx.get(f"{api.url}/delivery/{order}", timeout=30).json()["courier_id"] == courier

@@ -52,6 +52,8 @@ export class Feed {
 
   async #loop() {
     for (;;) {
+      // A console left in a background tab stops asking; it catches up as soon as it is shown.
+      if (document.hidden) await new Promise((shown) => document.addEventListener("visibilitychange", shown, { once: true }));
       // A new waker before the cycle: a call to now() during the cycle then skips the next wait.
       this.wake = new AbortController();
       await this.#cycle();

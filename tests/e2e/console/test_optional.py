@@ -1,0 +1,86 @@
+"""What the console does with parts of the API that other work brings: tokens and waiting orders.
+
+Each test first asks the real server whether it has the part; until it does, the test skips and says
+why, and the page's fallback (no token asked, no waiting section) is what the other tests see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.e2e.console.conftest import DESKTOP, ConsoleLog, open_page
+from tests.e2e.http.server import ApiProcess, start_api
+
+TOKEN = "console-test-secret"
+
+
+@pytest.fixture(scope="module")
+def api(console_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
+    with start_api(
+        console_db,
+        tmp_path_factory.mktemp("console-optional"),
+        COURIER_API_TOKENS=f"dispatcher:write:{TOKEN}",
+    ) as process:
+        yield process
+        assert process.stop() == 0
+
+
+def test_with_tokens_the_page_asks_for_one_and_keeps_it_in_session_storage(
+    browser: Browser, api: ApiProcess, console_log: ConsoleLog
+) -> None:
+    if httpx.get(f"{api.url}/api/v1/couriers", timeout=30).status_code != 401:
+        pytest.skip("this courier-api does not check COURIER_API_TOKENS yet")
+    console_log.allow(401)
+    page = open_page(browser, api.url, console_log, DESKTOP)
+    dialog = page.get_by_role("dialog", name="API token")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Token").fill(TOKEN)
+    dialog.get_by_role("button", name="Use token").click()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    assert page.evaluate("sessionStorage.getItem('courier.console.token')") == TOKEN
+    assert page.evaluate("localStorage.length") == 0
+    page.context.close()
+    assert console_log.unexpected() == []
+
+
+def test_waiting_orders_are_listed_with_their_age(
+    browser: Browser, api: ApiProcess, console_log: ConsoleLog
+) -> None:
+    paths = httpx.get(f"{api.url}/openapi.json", timeout=30).json()["paths"]
+    if "/api/v1/orders/waiting" not in paths:
+        pytest.skip("this courier-api has no GET /api/v1/orders/waiting yet")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    order = "waiting-order-1"
+    answer = httpx.post(
+        f"{api.url}/api/v1/delivery/assign",
+        json={"order_id": order, "wait": True},
+        headers=headers,
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.text  # no courier exists in this module's database
+    page = open_page(browser, api.url, console_log, DESKTOP)
+    page.add_init_script(f"sessionStorage.setItem('courier.console.token', {TOKEN!r})")
+    page.reload()
+    waiting = page.get_by_role("region", name="Waiting orders")
+    expect(waiting.locator(f"li[data-key='{order}']")).to_contain_text("waiting")
+    page.context.close()
+    assert console_log.unexpected() == []
+
+
+def test_without_the_waiting_route_the_section_stays_hidden(
+    browser: Browser, api: ApiProcess, console_log: ConsoleLog
+) -> None:
+    paths = httpx.get(f"{api.url}/openapi.json", timeout=30).json()["paths"]
+    if "/api/v1/orders/waiting" in paths:
+        pytest.skip("this courier-api has the waiting orders route")
+    page = open_page(browser, api.url, console_log, DESKTOP)
+    page.add_init_script(f"sessionStorage.setItem('courier.console.token', {TOKEN!r})")
+    page.reload()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    expect(page.locator("#waiting")).to_be_hidden()
+    page.context.close()
+    assert console_log.unexpected() == []
