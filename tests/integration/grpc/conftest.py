@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
+with warnings.catch_warnings():  # kafka-python 3 reads its schemas with a deprecated importlib call
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import kafka  # noqa: F401
+
 from courier_adapters.grpc import GrpcOrderGateway
 from courier_core.testing import RecordingMetrics
 from courier_order_sim.server import Simulator
+from tests.integration.kafka.helpers import session_broker
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +41,13 @@ async def simulator() -> AsyncIterator[Simulator]:
     """A simulator on a free loopback port; no timers (tests move orders by hand)."""
     async with Simulator(seed=7) as sim:
         yield sim
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Any]:
+    """A Kafka-protocol broker for the tests that publish (``COURIER_TEST_KAFKA_BOOTSTRAP_SERVERS`` or Tansu)."""
+    with session_broker() as running:
+        yield running
 
 
 @pytest.fixture

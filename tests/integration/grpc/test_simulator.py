@@ -8,7 +8,7 @@ import signal
 import sys
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ with warnings.catch_warnings():  # kafka-python 3 reads its schemas with a depre
 
 from courier_adapters.grpc import GrpcOrderGateway
 from courier_adapters.kafka.admin import ensure_topics
-from courier_adapters.kafka.embedded import EmbeddedBroker
 from courier_core.errors import DependencyUnavailable, OrderNotFound
 from courier_order_sim.control import ControlServer
 from courier_order_sim.orders import PROGRESSION
@@ -107,12 +106,6 @@ async def test_control_endpoint_in_process_creates_orders_with_the_given_id():
                 assert (await http.delete("/orders")).status_code == 405
         finally:
             await control.stop()
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker.start() as running:
-        yield running
 
 
 def read_events(bootstrap: str, topic: str, last_status: str) -> list[tuple[bytes | None, dict[str, Any]]]:
