@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -86,9 +88,14 @@ async def test_request_id_is_echoed_or_made_and_logged(http: httpx.AsyncClient, 
     assert given.headers["x-request-id"] == "trace-42.a"
     made = await http.get("/ping", headers={"x-request-id": "bad id\twith spaces"})
     assert made.headers["x-request-id"] not in ("", "bad id\twith spaces")
-    lines = [line for line in server.logs() if line.get("logger") == "courier.http.access"]
-    ours = [line for line in lines if line.get("request_id") == "trace-42.a"]
-    assert ours and ours[-1]["path"] == "/ping" and ours[-1]["status"] == 200
+    ours: list[dict[str, object]] = []
+    for _ in range(100):  # access lines are written in batches, at most 0.2 s late
+        ours = [line for line in server.logs() if line.get("request_id") == "trace-42.a"]
+        if ours:
+            break
+        await asyncio.sleep(0.05)
+    assert ours and ours[-1]["logger"] == "courier.http.access"
+    assert ours[-1]["path"] == "/ping" and ours[-1]["status"] == 200
     assert {"method", "duration_ms", "client", "time", "level"} <= set(ours[-1])
 
 

@@ -75,6 +75,7 @@ def test_two_workers_share_the_load_and_their_metrics(database_url: str, tmp_pat
                 await asyncio.gather(*(http.get("/ping") for _ in range(200)))
 
         asyncio.run(burst())
+        eventually(lambda: len([line for line in api.logs() if line.get("path") == "/ping"]) == 200)
         pids = {line["pid"] for line in api.logs() if line.get("path") == "/ping"}
         assert len(pids) == 2, pids
         sample = 'http_requests_total{method="GET",path="/ping",status="200"} 200.0'

@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from courier_adapters.settings import load_settings
 from courier_core.errors import DependencyUnavailable, InvalidInput
 from courier_http.app import create_app
-from courier_http.exchange import Call, Endpoint, Reply, client_gone
+from courier_http.exchange import Call, Deadlines, Endpoint, Reply, client_gone
 from courier_http.middleware import MetricsMiddleware, RecoveryMiddleware, RequestIdMiddleware
 from courier_http.ratelimit import RateLimitMiddleware, TokenBucketLimiter, global_key
 from courier_http.telemetry import HttpMetrics
@@ -100,14 +100,16 @@ async def test_endpoint_maps_errors_deadline_and_body_limit() -> None:
     async def down(call: Call) -> Reply:
         raise DependencyUnavailable()
 
-    assert body_of(await call(Endpoint(invalid, template="/t", timeout=5), scope("POST")))["error"][
-        "code"
-    ] == ("invalid_phone")
-    timed_out = await call(Endpoint(slow, template="/t", timeout=0.05), scope())
+    assert body_of(await call(Endpoint(invalid, template="/t", deadlines=Deadlines(5)), scope("POST")))[
+        "error"
+    ]["code"] == ("invalid_phone")
+    deadlines = Deadlines(0.05, tick=0.01)
+    timed_out = await call(Endpoint(slow, template="/t", deadlines=deadlines), scope())
+    await deadlines.stop()
     assert timed_out[0]["status"] == 503 and (b"retry-after", b"1") in timed_out[0]["headers"]
-    assert (await call(Endpoint(down, template="/t", timeout=5), scope()))[0]["status"] == 503
+    assert (await call(Endpoint(down, template="/t", deadlines=Deadlines(5)), scope()))[0]["status"] == 503
     huge = scope("POST", headers=[(b"content-length", str(2 * 1024 * 1024).encode())])
-    assert (await call(Endpoint(invalid, template="/t", timeout=5), huge))[0]["status"] == 413
+    assert (await call(Endpoint(invalid, template="/t", deadlines=Deadlines(5)), huge))[0]["status"] == 413
 
 
 async def test_endpoint_does_no_work_for_a_client_that_is_gone() -> None:
@@ -117,7 +119,7 @@ async def test_endpoint_does_no_work_for_a_client_that_is_gone() -> None:
         ran.append(True)
         return Reply(200, {})
 
-    endpoint = Endpoint(handler, template="/t", timeout=5)
+    endpoint = Endpoint(handler, template="/t", deadlines=Deadlines(5))
     sent: list[Message] = []
     messages = [{"type": "http.request", "body": b"{}"}, {"type": "http.disconnect"}]
 

@@ -31,6 +31,7 @@ from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
 from courier_http import api, console, openapi, ops
 from courier_http.errors import ApiError, render
+from courier_http.exchange import Deadlines
 from courier_http.middleware import (
     AccessLogMiddleware,
     MetricsMiddleware,
@@ -78,11 +79,12 @@ def create_app(
     )
     operational.extend(ops.operations(ops_api))
     limit = _rate_limit(settings, limiter, http_metrics)
-    business_routes = routes(business, timeout=settings.request_timeout, middleware=limit)
+    deadlines = Deadlines(settings.request_timeout)
+    business_routes = routes(business, deadlines=deadlines, middleware=limit)
     table: Sequence[BaseRoute] = [
-        *routes(operational, timeout=None),
+        Mount(api.API_PREFIX, routes=business_routes),  # first: most traffic, one match to reach it
+        *routes(operational, deadlines=Deadlines(None)),
         *console.routes(),  # static page: not an operation, so not in OpenAPI nor rate limited
-        Mount(api.API_PREFIX, routes=business_routes),
         # The same route objects again at the root (the seed's paths); not a Mount(""), which would
         # match every path and turn a wrong method on an operational route into a 404.
         *business_routes,
@@ -91,12 +93,12 @@ def create_app(
         routes=table,
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(AccessLogMiddleware),
+            Middleware(AccessLogMiddleware, fmt=settings.log_format),
             Middleware(MetricsMiddleware, metrics=http_metrics),
             Middleware(RecoveryMiddleware),
         ],
         exception_handlers={HTTPException: _http_error},
-        lifespan=_lifespan(settings, runtime, scrape, core_metrics, adapters),
+        lifespan=_lifespan(settings, runtime, scrape, core_metrics, adapters, deadlines),
     )
     app.state.runtime = runtime
     app.state.registry = registry
@@ -121,10 +123,12 @@ def _lifespan(
     scrape: CollectorRegistry,
     metrics: PrometheusMetrics,
     injected: Adapters | None,
+    deadlines: Deadlines,
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(deadlines.stop)
             adapters = injected or await _adapters(settings, stack)
             adapters.metrics.override(providers.Object(metrics))
             use_cases = UseCases(adapters=adapters)

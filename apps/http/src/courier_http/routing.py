@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from courier_http.exchange import Endpoint, Handler
+from courier_http.exchange import Deadlines, Endpoint, Handler
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +53,14 @@ class MethodEndpoint:
 
 
 def routes(
-    operations: Sequence[Operation], *, timeout: float | None, middleware: Sequence[Middleware] = ()
+    operations: Sequence[Operation], *, deadlines: Deadlines, middleware: Sequence[Middleware] = ()
 ) -> list[Route]:
     """One route per path (so a wrong method gets 405 with every allowed method in ``Allow``)."""
     by_path: dict[str, dict[str, Endpoint]] = {}
     for op in operations:
-        by_path.setdefault(op.path, {})[op.method] = Endpoint(op.handler, template=op.path, timeout=timeout)
+        by_path.setdefault(op.path, {})[op.method] = Endpoint(
+            op.handler, template=op.path, deadlines=deadlines
+        )
     return [
         Route(path, MethodEndpoint(path, endpoints), methods=list(endpoints), middleware=list(middleware))
         for path, endpoints in by_path.items()

@@ -117,7 +117,10 @@ export class PolledList {
     const headers = cached && cached.etag ? { "If-None-Match": cached.etag } : {};
     const response = await send("GET", path, { headers });
     if (response.status === 304 && cached) return cached;
-    const page = { etag: response.headers.get("ETag"), items: await response.json(), next: nextPath(response) };
+    const body = await response.json();
+    // A list is a JSON array; an object wrapping one ({"items": [...]}) is read the same way.
+    const items = Array.isArray(body) ? body : (body.items ?? body.orders ?? []);
+    const page = { etag: response.headers.get("ETag"), items, next: nextPath(response) };
     this.pages.set(path, page);
     return page;
   }

@@ -1,7 +1,7 @@
 // Live updates: the API's server-sent events when it has `GET /api/v1/stream`, else polling at most
 // every 2 s. Failures back off and show "connection lost / reconnecting" until the API answers again.
 
-import { ApiError, PREFIX, offeredPaths, tokens } from "./api.js";
+import { ApiError, ConnectionLost, PREFIX, offeredPaths, tokens } from "./api.js";
 
 const POLL_MS = 2000; // the issue's ceiling: never poll more often than this
 const STREAM_SAFETY_MS = 30000; // with a stream, a slow poll still catches anything a gap lost
@@ -17,7 +17,8 @@ const sleep = (ms, signal) =>
 
 /** Transient: the network, an unavailable or overloaded server. Anything else is the page's to show. */
 export const transient = (error) =>
-  !(error instanceof ApiError) || error.status >= 500 || error.status === 429 || error.status === 408;
+  error instanceof ConnectionLost ||
+  (error instanceof ApiError && (error.status >= 500 || error.status === 429 || error.status === 408));
 
 export class Feed {
   /**
@@ -33,6 +34,7 @@ export class Feed {
     this.wake = new AbortController();
     this.checked = false;
     this.lostSince = null;
+    this.stuck = false;
     this.paths = null; // the API's paths (null: unknown), read at start and after each reconnection
   }
 
@@ -64,7 +66,7 @@ export class Feed {
 
   #delay() {
     if (this.failures) return Math.min(POLL_MS * 2 ** (this.failures - 1), MAX_BACKOFF_MS);
-    return this.streaming ? STREAM_SAFETY_MS : POLL_MS;
+    return this.streaming || this.stuck ? STREAM_SAFETY_MS : POLL_MS;
   }
 
   async #cycle() {
@@ -75,10 +77,14 @@ export class Feed {
       }
       await this.refresh();
       this.failures = 0;
+      this.stuck = false;
       this.lostSince = null;
       this.#reportLive();
     } catch (error) {
       if (!transient(error)) {
+        // Asking again soon would fail the same way (a token is needed, say): wait for the
+        // dispatcher, whose next action or token calls now().
+        this.stuck = true;
         this.onError(error);
         return;
       }
