@@ -11,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from courier_adapters.postgres.database import PostgresDatabase
 from tests.e2e.consumer.conftest import ConsumerProcess, consumer_command
-from tests.integration.kafka.helpers import Db, Producer, Topics, event, new_order_id, wait_until
+from tests.integration.kafka.helpers import PARTITIONS, Db, Producer, Topics, event, new_order_id, wait_until
 
 pytestmark = pytest.mark.e2e
 ORDERS = 1500
@@ -48,6 +49,19 @@ async def test_sigterm_finishes_commits_and_exits_zero(
     applied = [line for line in lines if line["message"] == "order event applied"]
     assert applied[0]["order_id"] == order_id
     assert {"partition", "offset"} <= applied[0].keys()
+    assert committed_offsets(e2e_topics) == 1  # the offset was committed before it left
+
+
+def committed_offsets(topics: Topics) -> int:
+    """The sum of the group's committed offsets over the topic's partitions."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=topics.bootstrap_servers, group_id=topics.group, enable_auto_commit=False
+    )
+    try:
+        found = [consumer.committed(TopicPartition(topics.topic, p)) for p in range(PARTITIONS)]
+    finally:
+        consumer.close()
+    return sum(offset or 0 for offset in found)
 
 
 async def test_kill_9_mid_stream_then_restart_applies_every_order_once(
