@@ -201,3 +201,10 @@ async def test_simulator_restart_keeps_its_orders():
         await sim.stop()
         await sim.start()
         assert sim.book.get(order.id) is order
+
+
+async def test_get_orders_answers_more_than_the_default_message_size(simulator, make_gateway):
+    for _ in range(30_000):  # about 6 MiB of orders: above gRPC's 4 MiB default receive limit
+        simulator.book.create(status="pending")
+    orders = await make_gateway(timeout=10.0, budget=20.0).list_orders(since=None)
+    assert len(orders) == 30_000

@@ -53,6 +53,8 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.use_local_subchannel_pool", 1),
     # Retries live in one place (ResilientCaller), where they are counted and bounded by the budget.
     ("grpc.enable_retries", 0),
+    # GetOrders answers every order of the reconciliation window at once: more than the 4 MiB default.
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
 )
 _RETRYABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
