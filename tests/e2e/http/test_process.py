@@ -164,6 +164,20 @@ def test_shutdown_lets_the_request_in_flight_finish_and_exits_0(database_url: st
         assert api.process.wait(30) == 0
 
 
+def test_work_for_a_client_that_disconnected_is_abandoned(database_url: str, tmp_path: Path) -> None:
+    slow = {"COURIER_DB_STATEMENT_TIMEOUT": "60s", "COURIER_REQUEST_TIMEOUT": "60s"}
+    with start_api(database_url, tmp_path, **slow) as api, psycopg.connect(database_url) as locker:
+        courier_id = asyncio.run(_create(api.url))
+        locker.execute("SELECT 1 FROM couriers WHERE id = %s FOR UPDATE", (courier_id,))
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.delete(f"{api.url}/courier/{courier_id}", timeout=1.0)  # gives up, disconnects
+        # No timeout would end the wait for a minute: only the client's departure can.
+        eventually(lambda: not _waiting_on_a_lock(database_url), timeout=3)
+        locker.rollback()
+        assert httpx.get(f"{api.url}/courier/{courier_id}").status_code == 200  # never deleted
+        assert api.stop() == 0
+
+
 async def _create(url: str) -> int:
     async with httpx.AsyncClient(base_url=url) as http:
         return await create_courier(http, "", f"+7{time.time_ns() % 10**10:010d}", status="paused")

@@ -233,3 +233,37 @@ async def test_expiry_worker_off_at_zero_interval() -> None:
     worker.start()
     await asyncio.sleep(0.02)
     await worker.stop()
+
+
+async def test_work_of_a_client_that_leaves_mid_request_is_cancelled() -> None:
+    left = asyncio.Event()
+    cancelled: list[bool] = []
+    messages = [{"type": "http.request", "body": b""}]
+
+    async def receive() -> Message:
+        if messages:
+            return messages.pop()
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    async def slow(call: Call) -> Reply:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return Reply(200, {})
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    deadlines = Deadlines(30, tick=0.01)
+    request = asyncio.create_task(Endpoint(slow, template="/t", deadlines=deadlines)(scope(), receive, send))
+    await asyncio.sleep(0.05)
+    assert not request.done()
+    left.set()
+    await asyncio.wait_for(request, 5)
+    await deadlines.stop()
+    assert cancelled == [True] and sent == []

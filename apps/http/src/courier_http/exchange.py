@@ -139,41 +139,45 @@ def client_gone(receive: Receive) -> bool:
     return False
 
 
+DEADLINE = "deadline"
+GONE = "gone"
+
+
 class Deadlines:
-    """Request deadlines kept by one sweeper task per process, not a timer per request.
+    """Request deadlines and client departures, watched by one sweeper task per process.
 
     ``asyncio.timeout`` costs a timer handle and its bookkeeping on every request (a few microseconds
-    of CPU); here a request only enters and leaves a dict, and a sweeper every ``tick`` seconds cancels
-    the tasks whose deadline passed (so a deadline holds to within ``tick``).
+    of CPU); here a request only enters and leaves a dict. Every ``tick`` seconds the sweeper cancels
+    the requests whose deadline passed or whose client disconnected (it peeks at each one's
+    ``receive`` without waiting), so abandoned work stops within ``tick``.
     """
 
     def __init__(self, timeout: float | None, *, tick: float = 0.05) -> None:
         self.timeout = timeout
         self._tick = tick
-        self._inflight: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
+        self._inflight: dict[asyncio.Task[Any], tuple[float, Receive]] = {}
+        self._cancelled: dict[asyncio.Task[Any], str] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
-    def enter(self) -> asyncio.Task[Any] | None:
+    def enter(self, receive: Receive) -> asyncio.Task[Any] | None:
         if self.timeout is None:
             return None
         task = asyncio.current_task()
         assert task is not None
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(), name="courier-request-deadlines")
-        self._inflight[task] = task.get_loop().time() + self.timeout
+        self._inflight[task] = (task.get_loop().time() + self.timeout, receive)
         return task
 
-    def leave(self, task: asyncio.Task[Any] | None) -> bool:
-        """Forget ``task``; return whether its deadline passed (it was cancelled for that)."""
+    def leave(self, task: asyncio.Task[Any] | None) -> str | None:
+        """Forget ``task``; return why the sweeper cancelled it (``deadline``, ``gone``), if it did."""
         if task is None:
-            return False
+            return None
         self._inflight.pop(task, None)
-        if task in self._expired:
-            self._expired.discard(task)
+        reason = self._cancelled.pop(task, None)
+        if reason is not None:
             task.uncancel()
-            return True
-        return False
+        return reason
 
     async def stop(self) -> None:
         sweeper, self._sweeper = self._sweeper, None
@@ -187,9 +191,12 @@ class Deadlines:
         while True:
             await asyncio.sleep(self._tick)
             now = loop.time()
-            for task, deadline in list(self._inflight.items()):
-                if deadline <= now and task not in self._expired:
-                    self._expired.add(task)
+            for task, (deadline, receive) in list(self._inflight.items()):
+                if task in self._cancelled:
+                    continue
+                reason = DEADLINE if deadline <= now else GONE if client_gone(receive) else None
+                if reason is not None:
+                    self._cancelled[task] = reason
                     task.cancel()
 
 
@@ -217,15 +224,17 @@ class Endpoint:
         body = await read_body(scope, receive)
         if client_gone(receive):
             raise ClientGone
-        task = self.deadlines.enter()
+        task = self.deadlines.enter(receive)
         try:
             return await self.handler(Call(scope, body))
         except CourierError as exc:
             raise from_core(exc) from exc
         except asyncio.CancelledError:
-            if self.deadlines.leave(task):
-                task = None
+            reason, task = self.deadlines.leave(task), None
+            if reason == DEADLINE:
                 raise unavailable() from None
+            if reason == GONE:
+                raise ClientGone from None
             raise
         finally:
             self.deadlines.leave(task)

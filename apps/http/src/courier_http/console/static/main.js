@@ -252,6 +252,7 @@ const feed = new Feed({
       askToken();
       return;
     }
+    if (!(error instanceof ApiError)) console.error(error); // a defect of the page: let it be seen
     report("error", describe(error));
   },
 });
