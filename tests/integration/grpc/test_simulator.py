@@ -6,10 +6,12 @@ import asyncio
 import json
 import signal
 import sys
+import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ with warnings.catch_warnings():  # kafka-python 3 reads its schemas with a depre
 
 from courier_adapters.grpc import GrpcOrderGateway
 from courier_adapters.kafka.admin import ensure_topics
+from courier_adapters.kafka.embedded import free_port
 from courier_core.errors import DependencyUnavailable, OrderNotFound
 from courier_order_sim.control import ControlServer
 from courier_order_sim.orders import PROGRESSION
@@ -33,20 +36,27 @@ pytestmark = pytest.mark.integration
 SCRIPT = Path(sys.executable).parent / "courier-order-service"
 
 
+@dataclass
+class Running:
+    ready: dict[str, Any]  # the "ready" log line: grpc address, control port
+    process: asyncio.subprocess.Process
+
+
 @asynccontextmanager
-async def simulator_process(*args: str) -> AsyncIterator[dict[str, Any]]:
-    """Run ``courier-order-service`` on free ports; yield its "ready" log line; SIGTERM it after."""
+async def simulator_process(*args: str, port: int = 0) -> AsyncIterator[Running]:
+    """Run ``courier-order-service`` (free ports unless ``port``); SIGTERM it after, unless already dead."""
     process = await asyncio.create_subprocess_exec(
         str(SCRIPT),
-        *("--port", "0", "--control-port", "0", "--log-level", "info", *args),
+        *("--port", str(port), "--control-port", "0", "--log-level", "info", *args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
         ready = await asyncio.wait_for(_ready_line(process), timeout=30)
-        yield ready
-        process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), timeout=15) == 0
+        yield Running(ready, process)
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=15) == 0
     finally:
         if process.returncode is None:
             process.kill()
@@ -63,7 +73,8 @@ async def _ready_line(process: asyncio.subprocess.Process) -> dict[str, Any]:
 
 
 async def test_console_script_serves_grpc_and_obeys_its_control_endpoint():
-    async with simulator_process("--step-interval", "0", "--seed", "5") as ready:
+    async with simulator_process("--step-interval", "0", "--seed", "5") as running:
+        ready = running.ready
         control = f"http://127.0.0.1:{ready['control_port']}"
         gateway = GrpcOrderGateway(ready["grpc"], timeout=0.5, budget=1.5, breaker_failures=100)
         try:
@@ -90,6 +101,50 @@ async def test_console_script_serves_grpc_and_obeys_its_control_endpoint():
                 assert (await http.post("/orders", content=b"not json")).status_code == 400
         finally:
             await gateway.close()
+
+
+async def test_a_killed_simulator_process_fails_calls_fast_and_its_successor_is_reached(metrics):
+    port = free_port()
+    gateway = GrpcOrderGateway(
+        f"127.0.0.1:{port}",
+        timeout=1.0,
+        budget=3.0,
+        breaker_failures=3,
+        breaker_cooldown=0.5,
+        metrics=metrics,
+    )
+    try:
+        async with simulator_process("--step-interval", "0", port=port) as first:
+            order_id = await _create(first.ready["control_port"])
+            assert (await gateway.get_order(order_id)).order_id == order_id
+            first.process.kill()  # a crash, not a graceful stop
+            await first.process.wait()
+            for _ in range(6):
+                started = time.monotonic()
+                with pytest.raises(DependencyUnavailable):
+                    await gateway.get_order(order_id)
+                assert time.monotonic() - started < 3.0  # refused at once, not waited on for the budget
+        async with simulator_process("--step-interval", "0", port=port) as second:
+            order_id = await _create(second.ready["control_port"])
+
+            async def answers() -> bool:
+                try:
+                    return (await gateway.get_order(order_id)).order_id == order_id
+                except DependencyUnavailable:
+                    return False
+
+            await eventually(answers, within=20, every=0.1)  # the same client, never restarted
+    finally:
+        await gateway.close()
+    assert "open" in metrics.states
+    assert metrics.states[-1] == "closed"
+
+
+async def _create(control_port: int) -> str:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{control_port}", timeout=10) as http:
+        answer = await http.post("/orders", json={"status": "pending"})
+        order_id: str = answer.json()["id"]
+        return order_id
 
 
 async def test_control_endpoint_in_process_creates_orders_with_the_given_id():
