@@ -15,11 +15,15 @@ import argparse
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 import warnings
 from datetime import UTC, datetime
+from pathlib import Path
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -118,6 +122,58 @@ async def throughput(admin_url: str, broker: EmbeddedBroker, *, consumers: int, 
         await database.close()
 
 
+async def throughput_processes(
+    admin_url: str, broker: EmbeddedBroker, *, processes: int, events: int
+) -> float:
+    """Like :func:`throughput`, with ``processes`` ``courier-consumer`` processes of one consumer each."""
+    url = fresh_database(admin_url)
+    topic = f"bench-{uuid.uuid4().hex[:6]}"
+    ensure_topics(broker.bootstrap_servers, {topic: PARTITIONS, topic + ".dlq": 1})
+    database = PostgresDatabase(url)
+    await database.open()
+    session = PoolSession(database.pool)
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        await seed_couriers(session, events)
+        await asyncio.to_thread(produce, broker, topic, events)
+        children.extend(_spawn(url, broker, topic) for _ in range(processes))
+        await wait_deliveries(session, events, timeout=600)
+        row = await session.fetch_one(
+            "SELECT extract(epoch FROM max(assigned_at) - min(assigned_at)) FROM deliveries"
+        )
+        assert row is not None
+        return events / float(row[0])
+    finally:
+        await asyncio.to_thread(_stop, children)
+        await database.close()
+
+
+def _spawn(url: str, broker: EmbeddedBroker, topic: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
+    env.update({f"COURIER_{k}": v for k, v in _environ(url, broker, topic).items()})
+    script = str(Path(sys.executable).parent / "courier-consumer")
+    return subprocess.Popen([script], env=env, stdout=subprocess.DEVNULL)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    for child in children:
+        child.wait(30)
+
+
+def _environ(url: str, broker: EmbeddedBroker, topic: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "KAFKA_TOPIC": topic,
+        "KAFKA_DLQ_TOPIC": topic + ".dlq",
+        "KAFKA_GROUP_ID": "bench-" + topic,
+        "METRICS_PORT": str(free_port()),
+        "LOG_LEVEL": "warning",
+    }
+
+
 async def latency(admin_url: str, broker: EmbeddedBroker, *, events: int, rate: float) -> tuple[float, float]:
     url = fresh_database(admin_url)
     topic = f"bench-{uuid.uuid4().hex[:6]}"
@@ -165,6 +221,9 @@ async def main(args: argparse.Namespace) -> None:
                 print(
                     f"{f'events/s applied, {consumers} consumer(s), {args.events} events':<44} {rate:>10.0f}"
                 )
+            rate = await throughput_processes(admin_url, broker, processes=2, events=args.events)
+            label = f"events/s applied, 2 processes, {args.events} events"
+            print(f"{label:<44} {rate:>10.0f}")
             p50, p99 = await latency(admin_url, broker, events=args.latency_events, rate=args.rate)
             print(f"{f'produce->assignment p50 ms (at {args.rate:g}/s)':<44} {p50:>10.1f}")
             print(f"{f'produce->assignment p99 ms (at {args.rate:g}/s)':<44} {p99:>10.1f}")
