@@ -7,14 +7,17 @@ the tests skip, except under ``CI=true`` where a missing browser fails the run.
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
-from tests.e2e.http.server import ApiProcess, start_api
+from tests.e2e.http.server import EXECUTABLE, ApiProcess, environment, start_api
 from tests.support.postgres import TestServer
 
 CHROMIUM = Path(os.environ.get("COURIER_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -107,3 +110,23 @@ def page(browser: Browser, api: ApiProcess, console_log: ConsoleLog) -> Iterator
     yield page
     page.context.close()
     assert console_log.unexpected() == []
+
+
+def restart_api(stopped: ApiProcess, database_url: str) -> ApiProcess:
+    """A new ``courier-api`` on the port ``stopped`` had (the page's origin), on the same database."""
+    port = int(stopped.url.rsplit(":", 1)[1])
+    stdout, stderr = stopped.stdout.with_suffix(".again.out"), stopped.stderr.with_suffix(".again.err")
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        process = subprocess.Popen(
+            [EXECUTABLE], env=environment(database_url, port, {}), stdout=out, stderr=err
+        )
+    api = ApiProcess(stopped.url, process, stdout, stderr)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(api.url + "/healthcheck", timeout=1.0).status_code == 204:
+                return api
+        except httpx.TransportError:
+            time.sleep(0.1)
+    with api:
+        raise RuntimeError(f"courier-api did not start again: {stderr.read_text()}")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.console.conftest import DESKTOP, PHONE, ConsoleLog, open_page
+from tests.e2e.console.conftest import DESKTOP, PHONE, ConsoleLog, open_page, restart_api
 from tests.e2e.http.server import ApiProcess, start_api
 
 CREW = [
@@ -75,7 +75,9 @@ def fits_width(page: Page) -> bool:
     return width
 
 
-def test_main_states(browser: Browser, api: ApiProcess, console_log: ConsoleLog, shots: Path) -> None:
+def test_each_state_and_reconnecting_without_reload(
+    browser: Browser, api: ApiProcess, console_db: str, console_log: ConsoleLog, shots: Path
+) -> None:
     console_log.allow(409)
     orders = seed(api)
     page = open_page(browser, api.url, console_log, DESKTOP)
@@ -112,5 +114,11 @@ def test_main_states(browser: Browser, api: ApiProcess, console_log: ConsoleLog,
     expect(page.locator("#connection")).to_have_attribute("data-state", "lost")
     expect(page.locator("#connection")).to_contain_text("reconnecting")
     page.screenshot(path=shots / "console-connection-lost.png")
-    page.context.close()
+
+    # The server comes back on the same address: the page reconnects by itself, no reload.
+    with restart_api(api, console_db) as again:
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=30_000)
+        expect(deliveries).to_have_count(3)
+        page.context.close()
+        assert again.stop() == 0
     assert orders and console_log.unexpected() == []
