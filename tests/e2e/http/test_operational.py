@@ -109,6 +109,7 @@ async def test_metrics_label_requests_by_route_template_never_the_raw_path(http:
     assert 'http_request_duration_seconds_bucket{le="0.001",method="GET",path="/courier/{id}"' in text
     assert "123456" not in text and "654321" not in text and "777" not in text
     assert 'path="unmatched"' in text
+    assert 'port_call_duration_seconds_count{method="get",port="couriers"}' in text
     for gauge in (
         "couriers{status=",
         "deliveries_active",

@@ -65,3 +65,18 @@ def test_scrape_registry_is_the_registry_itself_without_multiprocess(
 ) -> None:
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     assert scrape_registry(registry) is registry
+
+
+async def test_timed_unit_of_work_times_repositories_and_commit(registry: CollectorRegistry) -> None:
+    from courier_adapters.metrics import TimedUnitOfWorkFactory
+    from courier_core.testing import InMemoryStore, InMemoryUnitOfWorkFactory
+
+    metrics = PrometheusMetrics(registry)
+    factory = TimedUnitOfWorkFactory(InMemoryUnitOfWorkFactory(InMemoryStore()), metrics=metrics)
+    async with factory() as uow:
+        assert await uow.couriers.get(1) is None
+        await uow.commit()
+    count = "port_call_duration_seconds_count"
+    assert registry.get_sample_value(count, {"port": "couriers", "method": "get"}) == 1
+    assert registry.get_sample_value(count, {"port": "uow", "method": "commit"}) == 1
+    assert registry.get_sample_value(count, {"port": "uow", "method": "begin"}) == 1

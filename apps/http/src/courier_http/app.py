@@ -24,7 +24,13 @@ from starlette.routing import BaseRoute, Mount
 from courier_adapters.bootstrap import resolve_database
 from courier_adapters.containers import Adapters, UseCases
 from courier_adapters.logs import configure_logging
-from courier_adapters.metrics import DatabaseCollector, PrometheusMetrics, scrape_registry
+from courier_adapters.metrics import (
+    DatabaseCollector,
+    PrometheusMetrics,
+    TimedPort,
+    TimedUnitOfWorkFactory,
+    scrape_registry,
+)
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.errors import redact_url
 from courier_adapters.settings import Settings, load_settings
@@ -130,7 +136,7 @@ def _lifespan(
         async with AsyncExitStack() as stack:
             stack.push_async_callback(deadlines.stop)
             adapters = injected or await _adapters(settings, stack)
-            adapters.metrics.override(providers.Object(metrics))
+            _measure_ports(adapters, metrics)
             use_cases = UseCases(adapters=adapters)
             database: PostgresDatabase = adapters.database()
             # wait=False: the API starts (and answers 503) while the database is down.
@@ -152,6 +158,15 @@ def _lifespan(
         log.info("courier-api stopped")
 
     return lifespan
+
+
+def _measure_ports(adapters: Adapters, metrics: PrometheusMetrics) -> None:
+    """Core's metrics go to Prometheus; every repository call is timed (``port_call_duration_seconds``)."""
+    adapters.metrics.override(providers.Object(metrics))
+    for name, port in (("courier_reader", "couriers"), ("delivery_reader", "deliveries")):
+        provider = getattr(adapters, name)
+        provider.override(providers.Object(TimedPort(provider(), port=port, metrics=metrics)))
+    adapters.uow.override(providers.Object(TimedUnitOfWorkFactory(adapters.uow(), metrics=metrics)))
 
 
 async def _adapters(settings: Settings, stack: AsyncExitStack) -> Adapters:

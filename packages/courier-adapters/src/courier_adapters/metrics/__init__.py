@@ -6,13 +6,15 @@ The only place in ``courier_adapters`` that imports ``prometheus_client``. Every
 
 from courier_adapters.metrics.database import DatabaseCollector, DatabaseSnapshot
 from courier_adapters.metrics.prometheus import PrometheusMetrics, scrape_registry
-from courier_adapters.metrics.timing import TimedPort, timed
+from courier_adapters.metrics.timing import TimedPort, TimedUnitOfWork, TimedUnitOfWorkFactory, timed
 
 __all__ = [
     "DatabaseCollector",
     "DatabaseSnapshot",
     "PrometheusMetrics",
     "TimedPort",
+    "TimedUnitOfWork",
+    "TimedUnitOfWorkFactory",
     "scrape_registry",
     "timed",
 ]

@@ -53,6 +53,8 @@ class PrometheusMetrics:
             registry=registry,
             buckets=PORT_CALL_BUCKETS,
         )
+        # labels() takes a lock and builds a key each call; port calls are hot, so children are kept.
+        self._port_children: dict[tuple[str, str], Histogram] = {}
 
     def assignment(self, result: str) -> None:
         self._assignments.labels(result).inc()
@@ -71,7 +73,10 @@ class PrometheusMetrics:
         self._skipped.inc()
 
     def port_call(self, port: str, method: str, seconds: float) -> None:
-        self._port_calls.labels(port, method).observe(seconds)
+        child = self._port_children.get((port, method))
+        if child is None:
+            child = self._port_children[(port, method)] = self._port_calls.labels(port, method)
+        child.observe(seconds)
 
 
 def multiprocess_enabled() -> bool:

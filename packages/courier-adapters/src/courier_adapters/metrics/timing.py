@@ -57,3 +57,47 @@ class TimedPort:
 
     def __repr__(self) -> str:
         return f"TimedPort({self._inner!r}, port={self._port!r})"
+
+
+class TimedUnitOfWork:
+    """A unit of work whose repositories (and commit/rollback) report their call durations."""
+
+    _REPOSITORIES = ("couriers", "deliveries", "orders", "waiting", "processed", "cursors")
+
+    def __init__(self, inner: Any, *, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def __aenter__(self) -> TimedUnitOfWork:
+        started = time.perf_counter()
+        await self._inner.__aenter__()
+        self._metrics.port_call("uow", "begin", time.perf_counter() - started)
+        for name in self._REPOSITORIES:
+            setattr(self, name, TimedPort(getattr(self._inner, name), port=name, metrics=self._metrics))
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
+
+    async def commit(self) -> None:
+        await timed(self._metrics, "uow", "commit")(self._inner.commit)()
+
+    async def rollback(self) -> None:
+        await timed(self._metrics, "uow", "rollback")(self._inner.rollback)()
+
+    async def now(self) -> Any:
+        return await self._inner.now()
+
+
+class TimedUnitOfWorkFactory:
+    """Makes :class:`TimedUnitOfWork` s around the units of work of ``inner``."""
+
+    def __init__(self, inner: Any, *, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def __call__(self) -> TimedUnitOfWork:
+        return TimedUnitOfWork(self._inner(), metrics=self._metrics)
