@@ -16,8 +16,13 @@ from courier_core.model import CourierStatus, TransportType
 from courier_core.testing import FakeClock, Services
 
 
-def create(name: str = "Ivan", phone: str = "+79990001122", status: str = "available", **kw: object):
-    return CreateCourier(name=name, phone=phone, status=status, **kw)
+def create(
+    name: str = "Ivan",
+    phone: str = "+79990001122",
+    status: str = "available",
+    transport_type: str | None = None,
+) -> CreateCourier:
+    return CreateCourier(name=name, phone=phone, status=status, transport_type=transport_type)
 
 
 async def test_creates_a_courier_on_foot_by_default(services: Services) -> None:

@@ -25,8 +25,8 @@ async def add_couriers(services: Services, *statuses: str, transport: str = "car
         )
 
 
-async def assign(services: Services, order_id: str, **kw: object) -> Assignment:
-    result = await services.deliveries.assign(AssignOrder(order_id=order_id, **kw))
+async def assign(services: Services, order_id: str, courier_id: int | None = None) -> Assignment:
+    result = await services.deliveries.assign(AssignOrder(order_id=order_id, courier_id=courier_id))
     assert isinstance(result, Assignment)
     return result
 

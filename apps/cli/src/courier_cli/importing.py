@@ -20,13 +20,9 @@ from courier_core.errors import DependencyUnavailable, InvalidInput
 from courier_core.model import (
     Courier,
     NewCourier,
-    TransportType,
-    validate_client_status,
-    validate_name,
-    validate_phone,
-    validate_transport_type,
 )
-from courier_core.usecases import WaitingQueue
+from courier_core.usecases import CreateCourier, WaitingQueue
+from courier_core.usecases import new_courier as validated_new_courier
 
 REQUIRED_COLUMNS = ("name", "phone", "status")
 COLUMNS = (*REQUIRED_COLUMNS, "transport_type")
@@ -84,12 +80,13 @@ class BulkWork(Protocol):
 
 def new_courier(record: dict[str, str]) -> NewCourier:
     """One CSV record as a courier to create; raises ``InvalidInput`` naming the field at fault."""
-    transport = record.get("transport_type", "")
-    return NewCourier(
-        name=validate_name(record["name"]),
-        phone=validate_phone(record["phone"]),
-        status=validate_client_status(record["status"]),
-        transport_type=TransportType.ON_FOOT if not transport else validate_transport_type(transport),
+    return validated_new_courier(
+        CreateCourier(
+            name=record["name"],
+            phone=record["phone"],
+            status=record["status"],
+            transport_type=record.get("transport_type") or None,
+        )
     )
 
 

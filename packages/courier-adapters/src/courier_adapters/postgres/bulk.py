@@ -18,7 +18,7 @@ from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from courier_adapters.postgres.database import PostgresDatabase, Session
-from courier_adapters.postgres.repositories import _courier
+from courier_adapters.postgres.repositories import courier_from_row
 from courier_adapters.postgres.schema import couriers
 from courier_adapters.postgres.statements import COURIER_COLUMNS, Statement, compile_sql
 from courier_adapters.postgres.uow import PostgresUnitOfWork
@@ -66,7 +66,7 @@ class PostgresBulkCourierRepository:
                 transport_type_list=[c.transport_type.value for c in batch],
             ),
         )
-        return [_courier(row) for row in rows]
+        return [courier_from_row(row) for row in rows]
 
 
 class BulkUnitOfWork(PostgresUnitOfWork):
@@ -76,8 +76,7 @@ class BulkUnitOfWork(PostgresUnitOfWork):
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        assert self._session is not None
-        self.bulk = PostgresBulkCourierRepository(self._session)
+        self.bulk = PostgresBulkCourierRepository(self.session)
         return self
 
 

@@ -24,7 +24,8 @@ from courier_core.model import (
 )
 
 
-def _courier(row: Row) -> Courier:
+def courier_from_row(row: Row) -> Courier:
+    """A courier from a row of ``statements.COURIER_COLUMNS``."""
     return Courier(
         id=row[0],
         name=row[1],
@@ -67,12 +68,12 @@ class PostgresCourierRepository:
             ),
         )
         assert row is not None
-        return _courier(row)
+        return courier_from_row(row)
 
     async def get(self, courier_id: int, *, for_update: bool = False) -> Courier | None:
         stmt = sql.courier_get(for_update)
         row = await self._session.fetch_one(stmt.sql, stmt.params(id=courier_id))
-        return None if row is None else _courier(row)
+        return None if row is None else courier_from_row(row)
 
     async def save(self, courier: Courier) -> Courier:
         stmt = sql.courier_update()
@@ -89,7 +90,7 @@ class PostgresCourierRepository:
         )
         if row is None:
             raise LookupError(f"courier {courier.id} vanished while being saved")
-        return _courier(row)
+        return courier_from_row(row)
 
     async def delete(self, courier_id: int) -> None:
         stmt = sql.courier_delete()
@@ -99,7 +100,7 @@ class PostgresCourierRepository:
         stmt = sql.courier_pick(bool(exclude))
         params = stmt.params(exclude=list(exclude)) if exclude else stmt.defaults
         row = await self._session.fetch_one(stmt.sql, params)
-        return None if row is None else _courier(row)
+        return None if row is None else courier_from_row(row)
 
     async def list(
         self,
@@ -119,7 +120,7 @@ class PostgresCourierRepository:
                 transport_type=None if transport_type is None else transport_type.value,
             ),
         )
-        return [_courier(r) for r in rows]
+        return [courier_from_row(r) for r in rows]
 
 
 class PostgresDeliveryRepository:

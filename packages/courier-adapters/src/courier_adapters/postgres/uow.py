@@ -73,6 +73,13 @@ class PostgresUnitOfWork:
             await self._lease.__aexit__(exc_type, exc, tb)
             self._lease = None
 
+    @property
+    def session(self) -> TransactionSession:
+        """The open transaction, for adapters that add repositories of their own (bulk import)."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open (use `async with`)")
+        return self._session
+
     async def commit(self) -> None:
         assert self._session is not None
         with translated():

@@ -5,6 +5,7 @@ from courier_core.usecases.couriers import (
     CreateCourier,
     ListCouriers,
     UpdateCourier,
+    new_courier,
 )
 from courier_core.usecases.dispatch import (
     AssignOrder,
@@ -22,4 +23,5 @@ __all__ = [
     "ListDeliveries",
     "UpdateCourier",
     "WaitingQueue",
+    "new_courier",
 ]

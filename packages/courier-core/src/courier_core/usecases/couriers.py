@@ -51,6 +51,20 @@ class ListCouriers:
     after: int = 0
 
 
+def new_courier(command: CreateCourier) -> NewCourier:
+    """Validate a creation request (``on_foot`` when no transport is given); the one place for it."""
+    return NewCourier(
+        name=validate_name(command.name),
+        phone=validate_phone(command.phone),
+        status=validate_client_status(command.status),
+        transport_type=(
+            TransportType.ON_FOOT
+            if command.transport_type in (None, "")
+            else validate_transport_type(command.transport_type)
+        ),
+    )
+
+
 class CourierService:
     """Courier management. Writes run in one transaction each; reads are single statements."""
 
@@ -67,16 +81,7 @@ class CourierService:
 
     async def create(self, command: CreateCourier) -> Courier:
         """Register a courier; an available one takes the oldest waiting order at once."""
-        new = NewCourier(
-            name=validate_name(command.name),
-            phone=validate_phone(command.phone),
-            status=validate_client_status(command.status),
-            transport_type=(
-                TransportType.ON_FOOT
-                if command.transport_type is None
-                else validate_transport_type(command.transport_type)
-            ),
-        )
+        new = new_courier(command)
         async with self._uow() as uow:
             courier = await uow.couriers.add(new)
             if courier.is_available and await self._waiting.give_courier(uow, courier):
