@@ -61,12 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = report.load_average()
     with tempfile.TemporaryDirectory(prefix="courier-bench-") as work, bench_postgres() as pg:
         ctx = Context(plan=plan, pg=pg, work_dir=Path(work), results_dir=results_dir)
-        if "http" in sections:
-            http_cases.run(ctx, pg.database("bench_main", couriers=plan.couriers))
-        if "scale" in sections:
-            scale.run(ctx)
-        if "events" in sections:
-            events.run(ctx)
+        for section in sections:
+            _section(ctx, section)
         command = "make bench-smoke" if args.smoke else "make bench"
         if args.only != ",".join(SECTIONS):
             command = "uv run --frozen python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -82,6 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     report.write(results, json_path=json_path, markdown_path=markdown_path)
     _summary(results, json_path, markdown_path)
     return 1 if ctx.failures else 0
+
+
+def _section(ctx: Context, section: str) -> None:
+    """Run one section; a crash is recorded as a failure so that the others still run and report."""
+    try:
+        if section == "http":
+            http_cases.run(ctx, ctx.pg.database("bench_main", couriers=ctx.plan.couriers))
+        elif section == "scale":
+            scale.run(ctx)
+        elif section == "events":
+            events.run(ctx)
+        else:
+            ctx.fail(f"unknown section {section!r} (known: {', '.join(SECTIONS)})")
+    except Exception as exc:
+        log.exception("section %s crashed", section)
+        ctx.fail(f"section {section} crashed: {exc!r}")
 
 
 def _summary(results: dict[str, object], json_path: Path, markdown_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from bench import wrk
@@ -27,6 +28,7 @@ def soak(ctx: Context, server: Server) -> dict[str, Any]:
     after_run = {pid: rss_mib(pid) for pid in pids}
     middle: dict[int, float] = {}
     total = non_2xx = socket_errors = 0
+    statuses: Counter[str] = Counter()
     started = time.monotonic()
     while total < plan.soak_requests and time.monotonic() - started < plan.soak_budget:
         try:
@@ -38,13 +40,14 @@ def soak(ctx: Context, server: Server) -> dict[str, Any]:
             break
         total += result.requests
         non_2xx += result.non_2xx
+        statuses.update(result.statuses)
         socket_errors += result.socket_errors
         if not middle and total >= plan.soak_requests / 2:
             middle = {pid: rss_mib(pid) for pid in pids}
     seconds = time.monotonic() - started
     after_soak = {pid: rss_mib(pid) for pid in pids}
     if non_2xx:
-        ctx.fail(f"memory soak: {non_2xx} non-2xx answers")
+        ctx.fail(f"memory soak: {non_2xx} non-2xx answers (statuses {dict(statuses)})")
     if total < plan.soak_requests:
         ctx.fail(
             f"memory soak: only {total} of {plan.soak_requests} requests within {plan.soak_budget:.0f} s"
@@ -66,6 +69,7 @@ def soak(ctx: Context, server: Server) -> dict[str, Any]:
         "requests": total,
         "seconds": round(seconds, 1),
         "non_2xx": non_2xx,
+        "statuses": dict(statuses),
         "socket_errors": socket_errors,
         "workers": workers,
         "met": all(w["within_noise"] for w in workers) and total >= plan.soak_requests,

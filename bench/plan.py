@@ -15,8 +15,8 @@ class Plan:
     workers: tuple[int, ...] = (1, 2)
     connections: int = 64
     duration: float = 10.0
-    warmup: float = 3.0
-    profile_duration: float = 8.0
+    warmup: float = 2.0
+    profile_duration: float = 6.0
     scale_small: int = 1_000
     scale_large: int = 1_000_000
     scale_connections: int = 8

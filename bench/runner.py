@@ -73,11 +73,12 @@ def load(
 def measure(ctx: Context, server: Server, script: str, *, args: tuple[str, ...], **kw: Any) -> dict[str, Any]:
     """Warm up, then one measured run; adds the workers' CPU µs per request to wrk's figures."""
     warmup = kw.pop("warmup", ctx.plan.warmup)
+    duration = kw.pop("duration", None)
     if warmup > 0:
         wrk.run(server.base_url, load(ctx, script, args=args, duration=warmup, **dict(kw)))
     pids = server.workers()
     before = sum(processes.cpu_seconds(p) for p in pids)
-    result = wrk.run(server.base_url, load(ctx, script, args=args, **kw))
+    result = wrk.run(server.base_url, load(ctx, script, args=args, duration=duration, **kw))
     used = sum(processes.cpu_seconds(p) for p in pids) - before
     figures = result.to_json()
     figures["cpu_us_per_request"] = round(used / result.requests * 1e6, 1) if result.requests else None
