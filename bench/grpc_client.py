@@ -66,9 +66,9 @@ async def run_level(
                 continue
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     cuts = statistics.quantiles(latencies, n=100)
     return {
         "concurrency": concurrency,
@@ -76,6 +76,7 @@ async def run_level(
         "p50_ms": round(cuts[49] * 1000, 3),
         "p99_ms": round(cuts[98] * 1000, 3),
         "max_ms": round(max(latencies) * 1000, 3),
+        "client_cpu_us_per_call": round(cpu / max(1, len(latencies)) * 1e6, 1),
         "calls": len(latencies),
         "errors": errors,
     }
