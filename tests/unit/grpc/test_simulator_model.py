@@ -65,6 +65,13 @@ def test_orders_have_contents_and_a_total():
     assert order.total_price == sum(i.price * i.quantity for i in order.items)
 
 
+def test_an_order_id_is_used_once():
+    orders = book()
+    orders.create(order_id="o-1")
+    with pytest.raises(ValueError, match="exists"):
+        orders.create(order_id="o-1")
+
+
 def test_unknown_statuses_are_refused():
     orders = book()
     with pytest.raises(ValueError):

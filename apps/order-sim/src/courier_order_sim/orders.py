@@ -83,8 +83,10 @@ class OrderBook:
     def create(
         self, *, order_id: str | None = None, status: str = "created", created_at: datetime | None = None
     ) -> SimOrder:
-        """A new order with random contents; ``order_id`` defaults to a (seeded) UUID."""
+        """A new order with random contents; ``order_id`` defaults to a (seeded) UUID and must be new."""
         _check_status(status)
+        if order_id is not None and order_id in self._orders:
+            raise ValueError(f"order {order_id!r} exists already")
         now = self._clock()
         self._numbers += 1
         order = SimOrder(
