@@ -9,6 +9,7 @@ import uuid
 import httpx
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.e2e.console.checks import CONTRAST
 from tests.e2e.console.conftest import DESKTOP, ConsoleLog, open_page
 from tests.e2e.http.server import ApiProcess
 
@@ -294,3 +295,18 @@ def test_assign_from_a_courier_row_chooses_that_courier(page: Page, api: ApiProc
     page.keyboard.press("Enter")
     expect(row(page, "delivery", order)).to_contain_text("Row Pick")
     assert httpx.get(f"{api.url}/delivery/{order}", timeout=30).json()["courier_id"] == courier
+
+
+def test_text_contrast_meets_wcag_aa(page: Page, api: ApiProcess) -> None:
+    """Every visible text of the page (busy and paused couriers, a delivery) on its own background."""
+    busy, paused = create_courier(api, "Contrast Busy"), create_courier(api, "Contrast Paused")
+    httpx.put(f"{api.url}/courier", json={"id": paused, "status": "paused"}, timeout=30).raise_for_status()
+    order = order_id()
+    body = {"order_id": order, "courier_id": busy}
+    httpx.post(f"{api.url}/delivery/assign", json=body, timeout=30).raise_for_status()
+    live(page)
+    expect(row(page, "courier", paused)).to_contain_text("paused")
+    expect(row(page, "delivery", order)).to_be_visible()
+    result = page.evaluate(CONTRAST)
+    assert result["failures"] == []
+    assert result["checked"] > 30

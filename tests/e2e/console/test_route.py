@@ -42,6 +42,8 @@ def test_console_is_an_html_page_with_a_strict_policy(http: httpx.Client) -> Non
     assert (again.status_code, again.content) == (304, b"")
     head = http.head("/console")
     assert (head.status_code, head.content) == (200, b"")
+    slash = http.get("/console/")
+    assert (slash.status_code, httpx.URL(slash.headers["location"]).path) == (307, "/console")
 
 
 def test_every_file_the_page_loads_is_served(http: httpx.Client) -> None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.e2e.console.checks import CONTRAST
 from tests.e2e.console.conftest import DESKTOP, PHONE, ConsoleLog, open_page, restart_api
 from tests.e2e.http.server import ApiProcess, start_api
 
@@ -89,6 +90,7 @@ def test_each_state_and_reconnecting_without_reload(
     scooter, on_foot = deliveries.filter(has_text="Anna-Maria"), deliveries.filter(has_text="O'Neil")
     expect(scooter).to_have_attribute("data-state", "at-risk", timeout=30_000)
     page.screenshot(path=shots / "console-desktop.png")
+    assert page.evaluate(CONTRAST)["failures"] == []  # the highlighted rows keep their contrast
     expect(on_foot).to_have_attribute("data-state", "overdue")
     expect(on_foot.get_by_role("timer")).to_contain_text("overdue")
     expect(deliveries.filter(has_text="Ivan Petrov")).to_have_attribute("data-state", "ok")
