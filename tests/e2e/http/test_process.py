@@ -95,6 +95,37 @@ def test_expiry_worker_releases_overdue_deliveries(database_url: str, tmp_path: 
         assert api.stop() == 0
 
 
+def test_two_api_processes_expire_each_delivery_once(database_url: str, tmp_path: Path) -> None:
+    settings = {"COURIER_DEADLINE_CAR": "1s", "COURIER_RELEASE_INTERVAL": "100ms"}
+    with (
+        start_api(database_url, tmp_path / "a", **settings) as first,
+        start_api(database_url, tmp_path / "b", **settings) as second,
+    ):
+        orders = [order_id() for _ in range(6)]
+        for order in orders:
+            asyncio.run(_assign_one(first.url, order))
+        with httpx.Client() as http:
+            eventually(
+                lambda: all(
+                    http.get(f"{second.url}/delivery/{o}").json()["status"] == "expired" for o in orders
+                )
+            )
+            time.sleep(0.5)  # a few more ticks of both workers
+            expired = sum(
+                _sample(http.get(f"{api.url}/metrics").text, "deliveries_expired_total")
+                for api in (first, second)
+            )
+        assert expired == len(orders)
+        assert first.stop() == 0 and second.stop() == 0
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
 def test_expiry_worker_can_be_turned_off(database_url: str, tmp_path: Path) -> None:
     settings = {"COURIER_DEADLINE_CAR": "1s", "COURIER_RELEASE_INTERVAL": "0"}
     with start_api(database_url, tmp_path, **settings) as api:
