@@ -93,8 +93,13 @@ def console_log() -> ConsoleLog:
     return ConsoleLog()
 
 
-def open_page(browser: Browser, url: str, log: ConsoleLog, viewport: ViewportSize) -> Page:
+def open_page(
+    browser: Browser, url: str, log: ConsoleLog, viewport: ViewportSize, *, token: str | None = None
+) -> Page:
+    """The console in a new browser context (``token``: already in the tab's session storage)."""
     context = browser.new_context(viewport=viewport)
+    if token is not None:
+        context.add_init_script(f"sessionStorage.setItem('courier.console.token', {token!r})")
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     page.on("console", lambda msg: log.errors.append(msg.text) if msg.type == "error" else None)

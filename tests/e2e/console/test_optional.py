@@ -62,9 +62,7 @@ def test_waiting_orders_are_listed_with_their_age(
         timeout=30,
     )
     assert answer.status_code == 202, answer.text  # no courier exists in this module's database
-    page = open_page(browser, api.url, console_log, DESKTOP)
-    page.add_init_script(f"sessionStorage.setItem('courier.console.token', {TOKEN!r})")
-    page.reload()
+    page = open_page(browser, api.url, console_log, DESKTOP, token=TOKEN)
     waiting = page.get_by_role("region", name="Waiting orders")
     expect(waiting.locator(f"li[data-key='{order}']")).to_contain_text("waiting")
     page.context.close()
@@ -77,10 +75,25 @@ def test_without_the_waiting_route_the_section_stays_hidden(
     paths = httpx.get(f"{api.url}/openapi.json", timeout=30).json()["paths"]
     if "/api/v1/orders/waiting" in paths:
         pytest.skip("this courier-api has the waiting orders route")
-    page = open_page(browser, api.url, console_log, DESKTOP)
-    page.add_init_script(f"sessionStorage.setItem('courier.console.token', {TOKEN!r})")
-    page.reload()
+    page = open_page(browser, api.url, console_log, DESKTOP, token=TOKEN)
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     expect(page.locator("#waiting")).to_be_hidden()
+    page.context.close()
+    assert console_log.unexpected() == []
+
+
+def test_with_the_stream_changes_arrive_as_server_sent_events(
+    browser: Browser, api: ApiProcess, console_log: ConsoleLog
+) -> None:
+    paths = httpx.get(f"{api.url}/openapi.json", timeout=30).json()["paths"]
+    if "/api/v1/stream" not in paths:
+        pytest.skip("this courier-api has no GET /api/v1/stream yet (the page polls)")
+    page = open_page(browser, api.url, console_log, DESKTOP, token=TOKEN)
+    expect(page.locator("#connection")).to_contain_text("live stream")
+    body = {"name": "Streamed", "phone": "+78880000001", "status": "available"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    answer = httpx.post(f"{api.url}/api/v1/courier", json=body, headers=headers, timeout=30)
+    assert answer.status_code == 201, answer.text
+    expect(page.locator(f"#courier-rows tr[data-key='{answer.json()['id']}']")).to_contain_text("Streamed")
     page.context.close()
     assert console_log.unexpected() == []
