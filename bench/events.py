@@ -9,17 +9,20 @@ every event applied exactly once in effect.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from bench.processes import Server, ServerError, free_port, venv_script
+from bench import profile
+from bench.processes import Server, ServerError, cpu_seconds, free_port, venv_script
 from bench.runner import Context
 
 log = logging.getLogger("bench.events")
@@ -70,7 +73,8 @@ def _run(ctx: Context, bootstrap: str, consumers: int) -> dict[str, Any]:
         try:
             burst = _burst(ctx, producer, topic, url, f"bench-{tag}-t-")
             rate = max(10.0, burst["events_per_s"] / 2)
-            paced = _paced(ctx, producer, topic, url, f"bench-{tag}-l-", rate)
+            pace = functools.partial(_paced, ctx, producer, topic, url, f"bench-{tag}-l-", rate)
+            paced, layers = _profiled(ctx, servers[0], pace) if consumers == 1 else (pace(), None)
         finally:
             producer.close(timeout=5)
         checks = _checks(url, expected=burst["events"] + paced["events"])
@@ -81,6 +85,7 @@ def _run(ctx: Context, bootstrap: str, consumers: int) -> dict[str, Any]:
     if not exactly_once:
         ctx.fail(f"events with {consumers} consumer(s): counts differ {checks}")
     result = {
+        "profile": layers,
         "consumers": consumers,
         **burst,
         "latency": paced,
@@ -96,6 +101,29 @@ def _run(ctx: Context, bootstrap: str, consumers: int) -> dict[str, Any]:
         exactly_once,
     )
     return result
+
+
+def _profiled(ctx: Context, server: Server, pace: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], Any]:
+    """The paced phase under py-spy: where a consumer's CPU goes per event (idle time is not sampled)."""
+    if profile.py_spy_command() is None or server.process is None:
+        return pace(), None
+    pid = server.process.pid
+    before = cpu_seconds(pid)
+    try:
+        raw, paced = profile.record(pid, ctx.plan.events_budget, pace)
+    except RuntimeError as exc:
+        ctx.fail(f"profile of courier-consumer: {exc}")
+        return pace(), None
+    cpu_us = (cpu_seconds(pid) - before) / max(1, paced["events"]) * 1e6
+    (ctx.profile_dir / "courier-consumer-events.txt").write_text(raw)
+    samples = profile.breakdown(raw)
+    layers = {
+        "events": paced["events"],
+        "cpu_us_per_event": round(cpu_us, 1),
+        "samples": sum(samples.values()),
+        "layers": profile.per_request(samples, cpu_us),
+    }
+    return paced, layers
 
 
 def _consumer(ctx: Context, url: str, bootstrap: str, topic: str, group: str, index: int) -> Server:
@@ -123,7 +151,7 @@ def _producer(bootstrap: str) -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)
         from kafka import KafkaProducer
 
-    return KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=2, batch_size=65536)
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2, batch_size=65536)
 
 
 def _value(order_id: str) -> bytes:

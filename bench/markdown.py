@@ -158,7 +158,7 @@ def _scale(results: dict[str, Any]) -> str:
         + table(("couriers", "connections", "assign+unassign req/s", "p50 ms", "p99 ms", "non-2xx"), assign)
         + f"\np50 growth: {scale.get('assign_p50_growth')}x (target < 1.3x)\n\n"
         + table(("after_id (limit 50)", "req/s", "p50 ms", "p99 ms", "non-2xx"), pages)
-        + f"\ndeepest p50 / first page p50: {scale.get('pages_p50_growth')}x (keyset: flat)\n"
+        + f"\nslowest p50 / fastest p50 across depths: {scale.get('pages_p50_growth')}x (keyset: flat)\n"
     )
 
 

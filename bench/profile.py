@@ -56,13 +56,18 @@ TRANSPARENT = (
 LAYERS: tuple[tuple[str, str], ...] = (
     ("courier_http/middleware.py", "middleware"),
     ("courier_http/", "courier_http"),
+    ("courier_consumer/", "courier_consumer"),
     ("courier_core/usecases/", "use cases (courier_core.usecases)"),
     ("courier_core/", "domain, validation, views (courier_core)"),
     ("courier_adapters/postgres/", "PostgreSQL adapter (repositories, unit of work)"),
     ("courier_adapters/metrics/", "metrics adapter (courier_adapters.metrics)"),
     ("courier_adapters/logs", "logging (courier_adapters.logs, logging)"),
+    ("courier_adapters/kafka/", "Kafka adapter (courier_adapters.kafka)"),
+    ("courier_adapters/grpc/", "gRPC gateway (courier_adapters.grpc)"),
     ("courier_adapters/", "courier_adapters (other)"),
     ("logging/", "logging (courier_adapters.logs, logging)"),
+    ("kafka/", "Kafka client (kafka-python)"),
+    ("grpc/", "gRPC (grpcio)"),
     ("prometheus_client/", "prometheus_client"),
     ("dependency_injector/", "container (dependency_injector)"),
     ("psycopg_pool/", "pool (psycopg_pool)"),
@@ -98,8 +103,8 @@ def layer_of(frame: Frame) -> str | None:
         return None
     for marker, label in LAYERS:
         if _within(path, marker):
-            if label in ("middleware", "courier_http"):
-                return _courier_http_label(frame, label)
+            if label in ("middleware", "courier_http", "courier_consumer"):
+                return _app_label(frame, label)
             return label
     top = path.lstrip("/<").split("/", 1)[0] or frame.name
     return f"other ({top})"
@@ -110,12 +115,13 @@ def _within(path: str, marker: str) -> bool:
     return path.startswith(marker) or f"/{marker}" in path
 
 
-def _courier_http_label(frame: Frame, label: str) -> str:
+def _app_label(frame: Frame, label: str) -> str:
+    """An app's own code, by module (and middleware by class): each is a layer of its own."""
     if label == "middleware":
         owner = frame.name.split(".", 1)[0] if "." in frame.name else frame.name
         return f"middleware {owner}"
     module = frame.path.rsplit("/", 1)[-1].removesuffix(".py")
-    return f"courier_http.{module}"
+    return f"{label}.{module}"
 
 
 def charge(stack: Iterable[Frame]) -> str:

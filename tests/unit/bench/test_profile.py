@@ -59,3 +59,10 @@ def test_shares_times_cpu_per_request_give_each_layers_microseconds() -> None:
         ("logging (courier_adapters.logs, logging)", 0.25, 50.0),
     ]
     assert per_request(Counter(), 200.0) == []
+
+
+def test_consumer_frames_are_told_apart_from_the_kafka_client_and_adapter() -> None:
+    assert layer_of(parse_frame("Worker.run (courier_consumer/worker.py:10)")) == "courier_consumer.worker"
+    adapter = parse_frame("publish (courier_adapters/kafka/dead_letters.py:5)")
+    assert layer_of(adapter) == "Kafka adapter (courier_adapters.kafka)"
+    assert layer_of(parse_frame("KafkaConsumer.poll (kafka/consumer/group.py:1)")) == "Kafka client (kafka-python)"
