@@ -69,7 +69,7 @@ async def test_recovery_turns_an_unhandled_exception_into_a_logged_500(
         raise RuntimeError("postgresql://user:secret@db/courier exploded")
 
     with caplog.at_level(logging.ERROR):
-        sent = await call(RecoveryMiddleware(broken), scope())
+        sent = await call(RequestIdMiddleware(RecoveryMiddleware(broken)), scope())
     assert sent[0]["status"] == 500
     assert body_of(sent) == {"error": {"code": "internal", "message": "internal error"}}
     assert b"secret" not in b"".join(m.get("body", b"") for m in sent)
@@ -167,7 +167,7 @@ async def test_metrics_use_the_route_template() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    app = MetricsMiddleware(routed, metrics=HttpMetrics(registry))
+    app = RequestIdMiddleware(MetricsMiddleware(routed, metrics=HttpMetrics(registry)))
     await call(app, scope(path="/api/v1/courier/5"))
     await call(app, scope(path="/courier/5"))
     labels = {"method": "GET", "status": "200"}
@@ -267,3 +267,12 @@ async def test_work_of_a_client_that_leaves_mid_request_is_cancelled() -> None:
     await asyncio.wait_for(request, 5)
     await deadlines.stop()
     assert cancelled == [True] and sent == []
+
+
+async def test_recovery_cannot_replace_an_answer_already_started() -> None:
+    async def half(scope: Message, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("after the start")
+
+    with pytest.raises(RuntimeError):
+        await call(RequestIdMiddleware(RecoveryMiddleware(half)), scope())

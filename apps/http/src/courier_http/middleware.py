@@ -1,6 +1,7 @@
 """The middleware chain, outermost first: request id → access log → metrics → recovery.
 
-Pure ASGI: each layer wraps ``send`` at most once and starts no task. The route template for the
+Pure ASGI, no task per request, and one ``send`` wrapper for the whole chain (the outermost layer
+records the answer's status in the scope for the others). The route template for the
 metrics comes from the matched endpoint (``scope["endpoint"].template``), never from the raw path.
 """
 
@@ -38,11 +39,16 @@ def route_template(scope: Scope) -> str:
     return template
 
 
+STATUS = "courier.status"  # the answer's status, recorded once by the outermost layer
+
+
 class RequestIdMiddleware:
     """Take ``X-Request-ID`` (when it is sane) or make one; echo it and bind it to every log line.
 
-    Made ids are a random per-process prefix and a counter: unique without a ``urandom`` call (a
-    system call) per request.
+    Its ``send`` wrapper is the only one of the chain: it also records the answer's status in the scope
+    (``courier.status``), which the inner layers read after the call instead of each wrapping ``send``.
+    Made ids are a random per-process prefix and a counter: unique without a ``urandom`` system call per
+    request.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -69,6 +75,7 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]
+                scope[STATUS] = message["status"]
             await send(message)
 
         with bind(request_id=request_id.decode()):
@@ -90,24 +97,17 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = [0]
-
-        async def send_recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_recording)
+            await self.app(scope, receive, send)
         finally:
             client = scope.get("client")
-            method, path = scope["method"], scope["path"]
+            method, path, status = scope["method"], scope["path"], scope.get(STATUS, 0)
             self.writer.write(
-                f"{method} {path} {status[0]}",
+                f"{method} {path} {status}",
                 {
                     "method": method,
                     "path": path,
-                    "status": status[0],
+                    "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                     "client": client[0] if client else None,
                     "pid": self.pid,
@@ -127,19 +127,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = [500]
-
-        async def send_recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_recording)
+            await self.app(scope, receive, send)
         finally:
             if not scope.get("courier.client_gone"):
                 seconds = time.perf_counter() - started
-                self.metrics.request(scope["method"], route_template(scope), status[0], seconds)
+                self.metrics.request(scope["method"], route_template(scope), scope.get(STATUS, 500), seconds)
 
 
 class RecoveryMiddleware:
@@ -152,17 +145,10 @@ class RecoveryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = [False]
-
-        async def send_tracking(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                started[0] = True
-            await send(message)
-
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, send)
         except Exception:
             error_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            if started[0]:
+            if STATUS in scope:
                 raise  # the answer is half sent: the server closes the connection
             await send_error(send, internal(), head=scope["method"] == "HEAD")

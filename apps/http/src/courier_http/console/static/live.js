@@ -23,10 +23,11 @@ export const transient = (error) =>
 export class Feed {
   /**
    * refresh(): reads and renders everything, throws on failure.
-   * report(state, text): shows the connection state. onError(error): a non-transient failure.
+   * report(state, text): shows the connection state; updated(date): when data last came.
+   * onError(error): a non-transient failure.
    */
-  constructor({ refresh, report, onError }) {
-    Object.assign(this, { refresh, report, onError });
+  constructor({ refresh, report, updated, onError }) {
+    Object.assign(this, { refresh, report, updated, onError });
     this.failures = 0;
     this.streaming = false;
     this.lastEventId = null;
@@ -96,8 +97,10 @@ export class Feed {
   }
 
   #reportLive() {
-    const how = this.streaming ? "live stream" : "updates every 2 s";
-    this.report("live", `Live · ${how} · ${new Date().toLocaleTimeString()}`);
+    // The status text changes only with the state (a screen reader announces each change); the
+    // time of the last update is shown beside it, outside the live region.
+    this.report("live", this.streaming ? "Live · live stream" : "Live · updates every 2 s");
+    this.updated(new Date());
   }
 
   async #maybeStream() {

@@ -3,7 +3,7 @@
 import { ApiError, ConnectionLost, PREFIX, PolledList, call, tokens } from "./api.js";
 import { $ } from "./dom.js";
 import { Feed } from "./live.js";
-import { CourierView, DeliveryView, TRANSPORT, renderWaiting } from "./view.js";
+import { CourierView, DeliveryView, TRANSPORT, renderWaiting, tickWaiting } from "./view.js";
 
 const WAITING_RETRY_MS = 60000; // a server without the waiting-orders route is asked again now and then
 
@@ -246,6 +246,7 @@ const deliveriesView = new DeliveryView(actions);
 const feed = new Feed({
   refresh,
   report,
+  updated: (date) => ($("updated").textContent = "updated " + date.toLocaleTimeString()),
   onError: (error) => {
     if (error instanceof ApiError && error.status === 401) {
       report("auth", "Token needed");
@@ -265,5 +266,5 @@ $("courier-filters").addEventListener("input", render);
 $("courier-filters").addEventListener("submit", (event) => event.preventDefault());
 $("notice-close").addEventListener("click", () => ($("notice").hidden = true));
 wireToken();
-setInterval(() => deliveriesView.tick(), 1000);
+setInterval(() => (deliveriesView.tick(), tickWaiting()), 1000);
 feed.start();

@@ -169,9 +169,19 @@ export function renderWaiting(orders) {
   const now = clock.now();
   $("waiting-rows").replaceChildren(
     ...orders.map((o) => {
-      const age = o.since ? now - Date.parse(o.since) : (o.age_seconds ?? 0) * 1000;
-      return h("li", { "data-key": o.order_id }, h("code", {}, o.order_id), h("span", { class: "age" }, "waiting " + duration(age)));
+      const since = o.since ? Date.parse(o.since) : now - (o.age_seconds ?? 0) * 1000;
+      const age = h("span", { class: "age" });
+      return h("li", { "data-key": o.order_id, dataset: { since } }, h("code", {}, o.order_id), age);
     }),
   );
   $("waiting-empty").hidden = orders.length > 0;
+  tickWaiting();
+}
+
+/** The waiting orders' ages grow every second between two reads. */
+export function tickWaiting() {
+  const now = clock.now();
+  for (const li of $("waiting-rows").children) {
+    li.querySelector(".age").textContent = "waiting " + duration(now - Number(li.dataset.since));
+  }
 }
