@@ -116,7 +116,7 @@ async def test_a_consumer_joining_mid_stream_takes_partitions_and_nothing_is_app
     total = 3000
     await db.add_couriers(total)
     orders = [new_order_id() for _ in range(total)]
-    feeder = asyncio.create_task(asyncio.to_thread(_produce_steadily, topics, orders, 300.0))
+    feeder = asyncio.create_task(asyncio.to_thread(_produce_steadily, topics, orders, 200.0))
     async with running_consumer(consumer_settings(database_url, topics)) as first:
         await wait_until(lambda: _count(db, "deliveries", 300), what="the first consumer under way")
         async with running_consumer(consumer_settings(database_url, topics)) as second:
