@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import subprocess
 import threading
 import time
@@ -248,3 +249,37 @@ def _answers(url: str) -> bool:
         return httpx.get(url + "/readyz", timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_tokens_guard_business_routes_and_metrics(database_url: str, tmp_path: Path) -> None:
+    viewer = hashlib.sha256(b"look-only").hexdigest()
+    settings = {
+        "COURIER_API_TOKENS": f"ops:write:let-me-in,viewer:read:sha256={viewer}",
+        "COURIER_METRICS_TOKEN": "scrape-me",
+    }
+    with start_api(database_url, tmp_path, **settings) as api, httpx.Client(base_url=api.url) as http:
+        write, read = {"authorization": "Bearer let-me-in"}, {"authorization": "Bearer look-only"}
+        for prefix in ("/api/v1", ""):
+            missing = http.get(f"{prefix}/couriers")
+            assert_error(missing, 401, "unauthorized", "authentication required")
+            assert missing.headers["www-authenticate"].startswith("Bearer")
+            assert_error(
+                http.get(f"{prefix}/couriers", headers={"authorization": "Bearer nope"}), 401, "unauthorized"
+            )
+            assert http.get(f"{prefix}/couriers", headers=read).status_code == 200
+            body = {"name": "Ivan", "phone": f"+7{time.time_ns() % 10**10:010d}", "status": "paused"}
+            assert_error(
+                http.post(f"{prefix}/courier", json=body, headers=read), 403, "forbidden", "not allowed"
+            )
+            assert http.post(f"{prefix}/courier", json=body, headers=write).status_code == 201
+        assert http.get("/ping").status_code == 200  # operational routes need no token
+        assert_error(http.get("/metrics"), 401, "unauthorized")
+        assert http.get("/metrics", headers={"authorization": "Bearer scrape-me"}).status_code == 200
+        assert api.stop() == 0
+
+
+def test_malformed_tokens_exit_2(database_url: str, tmp_path: Path) -> None:
+    env = environment(database_url, free_port(), {"COURIER_API_TOKENS": "ops:admin:secret-value"})
+    done = subprocess.run([EXECUTABLE], env=env, cwd=tmp_path, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert b"COURIER_API_TOKENS" in done.stderr and b"secret-value" not in done.stderr

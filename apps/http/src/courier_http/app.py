@@ -36,6 +36,7 @@ from courier_adapters.postgres.errors import redact_url
 from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
 from courier_http import api, console, openapi, ops
+from courier_http.auth import TokenAuthMiddleware, parse_tokens
 from courier_http.errors import ApiError, render
 from courier_http.exchange import Deadlines
 from courier_http.middleware import (
@@ -81,10 +82,11 @@ def create_app(
     ops_api = ops.OperationalApi(
         runtime,
         scrape=scrape,
+        metrics_token=settings.metrics_token,
         document=lambda: openapi.document(business, operational, prefixes=PREFIXES, version=_version()),
     )
     operational.extend(ops.operations(ops_api))
-    limit = _rate_limit(settings, limiter, http_metrics)
+    limit = _authentication(settings) + _rate_limit(settings, limiter, http_metrics)
     deadlines = Deadlines(settings.request_timeout)
     business_routes = routes(business, deadlines=deadlines, middleware=limit)
     table: Sequence[BaseRoute] = [
@@ -109,6 +111,11 @@ def create_app(
     app.state.runtime = runtime
     app.state.registry = registry
     return app
+
+
+def _authentication(settings: Settings) -> list[Middleware]:
+    tokens = parse_tokens(settings.api_tokens)  # main() has checked them already (exit 2 when wrong)
+    return [Middleware(TokenAuthMiddleware, tokens=tokens)] if tokens else []
 
 
 def _rate_limit(

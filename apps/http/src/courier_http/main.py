@@ -21,6 +21,7 @@ from courier_adapters.bootstrap import resolve_database
 from courier_adapters.logs import configure_logging
 from courier_adapters.settings import Settings, SettingsError, load_settings
 from courier_core.errors import CourierError
+from courier_http.auth import parse_tokens
 
 FACTORY = "courier_http.app:app_from_environment"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -31,8 +32,12 @@ def main() -> None:
     """Console entry point; exits 2 on bad configuration, 3 when the database cannot be set up."""
     try:
         settings = load_settings()
+        parse_tokens(settings.api_tokens)
     except SettingsError as exc:
         print(f"courier-api: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except ValueError as exc:
+        print(f"courier-api: COURIER_API_TOKENS: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_level, settings.log_format)
     try:

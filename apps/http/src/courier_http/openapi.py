@@ -23,6 +23,8 @@ _REASONS = {
     404: "Not found",
     409: "Conflict with the current state",
     412: "Precondition failed",
+    401: "No valid bearer token (only when COURIER_API_TOKENS is set)",
+    403: "A read token on a write route",
     413: "Body over 1 MiB",
     429: "Rate limited",
     503: "Unavailable (database down or request deadline passed), with Retry-After",
@@ -85,7 +87,7 @@ def _operation(op: Operation, schema_of: dict[str, Any], *, limited: bool) -> di
         success["content"] = {op.content_type: {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(op.status): success}
     error = {"application/json": {"schema": schema_of[_key(schemas.Error)]}}
-    statuses = (*op.errors, 429, 503) if limited else op.errors
+    statuses = (*op.errors, 401, 403, 429, 503) if limited else op.errors
     for status in statuses:
         responses[str(status)] = {"description": _REASONS.get(status, "Error"), "content": error}
     item["responses"] = responses

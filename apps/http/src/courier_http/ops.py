@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from courier_adapters.metrics import DatabaseCollector
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_http import schemas
+from courier_http.auth import metrics_token_ok, unauthorized
 from courier_http.errors import unavailable
 from courier_http.exchange import Call, Reply
 from courier_http.routing import Operation
@@ -33,8 +34,14 @@ class OperationalApi:
     """Handlers of the operational routes."""
 
     def __init__(
-        self, probes: Probes, *, scrape: CollectorRegistry, document: Callable[[], dict[str, Any]]
+        self,
+        probes: Probes,
+        *,
+        scrape: CollectorRegistry,
+        document: Callable[[], dict[str, Any]],
+        metrics_token: str | None = None,
     ) -> None:
+        self._metrics_token = metrics_token
         self._probes = probes
         self._scrape = scrape
         self._document = document
@@ -57,6 +64,8 @@ class OperationalApi:
         return Reply(200, {"status": "ready"})
 
     async def metrics(self, call: Call) -> Reply:
+        if not metrics_token_ok(self._metrics_token, call.scope):
+            raise unauthorized()
         collector = self._probes.collector
         if collector is not None:
             try:
