@@ -210,3 +210,16 @@ async def test_a_bad_deliveries_query_is_invalid_request(
     http: httpx.AsyncClient, p: str, query: dict[str, str]
 ) -> None:
     assert_error(await http.get(f"{p}/deliveries", params=query), 400, "invalid_request")
+
+
+async def test_waiting_orders_are_listed_under_api_v1_only(http: httpx.AsyncClient) -> None:
+    order = order_id()
+    assert (await http.post("/delivery/assign", json={"order_id": order, "wait": True})).status_code == 202
+    listed = await http.get("/api/v1/orders/waiting", params={"limit": 1000})
+    assert listed.status_code == 200
+    mine = [w for w in listed.json() if w["order_id"] == order]
+    assert mine and mine[0]["age_seconds"] >= 0 and mine[0]["since"].endswith("Z")
+    assert_error(await http.get("/orders/waiting"), 404, "not_found")
+    assert_error(await http.get("/api/v1/orders/waiting", params={"limit": 0}), 400, "invalid_request")
+    courier_id = await create_courier(http, "", new_phone())  # takes the order: the queue is left empty
+    assert (await http.get(f"/delivery/{order}")).json()["courier_id"] == courier_id

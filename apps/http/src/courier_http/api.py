@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -185,6 +185,14 @@ class BusinessApi:
         delivery = await self.s.deliveries.get(call.path_params["order_id"])
         return Reply(200, views.delivery_view(delivery))
 
+    async def waiting_orders(self, call: Call) -> Reply:
+        args = query_args(call, frozenset({"limit"}))
+        waiting = await self.s.deliveries.waiting(
+            limit=query_int(args, "limit", 100, minimum=1, maximum=1000)
+        )
+        now = datetime.now(UTC)
+        return Reply(200, [views.waiting_view(w, now=now) for w in waiting])
+
     async def list_deliveries(self, call: Call) -> Reply:
         args = query_args(call, frozenset({"status", "courier_id", "limit", "after"}))
         limit = query_int(args, "limit", 100, minimum=1, maximum=1000)
@@ -242,3 +250,18 @@ def operations(api: BusinessApi) -> list[Operation]:
                   _q("courier_id", "filter", type="integer", minimum=1), LIMIT,
                   _q("after", "opaque cursor from the Link header"))),
     ]  # fmt: skip
+
+
+def v1_operations(api: BusinessApi) -> list[Operation]:
+    """Operations beyond the seed (``dispatch-plus.md``): under ``/api/v1`` only."""
+    return [
+        Operation(
+            "GET",
+            "/orders/waiting",
+            api.waiting_orders,
+            "Orders waiting for a courier, oldest first, with their age",
+            answer=list[schemas.Waiting],
+            errors=(400,),
+            query=(LIMIT,),
+        )
+    ]

@@ -77,20 +77,26 @@ def create_app(
     core_metrics = PrometheusMetrics(registry)
     scrape = scrape_registry(registry)
     runtime = Runtime()
-    business = api.operations(api.BusinessApi(runtime))
+    business_api = api.BusinessApi(runtime)
+    business = api.operations(business_api)
+    versioned = api.v1_operations(business_api)
     operational: list[Operation] = []
     ops_api = ops.OperationalApi(
         runtime,
         scrape=scrape,
         metrics_token=settings.metrics_token,
-        document=lambda: openapi.document(business, operational, prefixes=PREFIXES, version=_version()),
+        document=lambda: openapi.document(
+            business, operational, prefixes=PREFIXES, version=_version(), versioned=versioned
+        ),
     )
     operational.extend(ops.operations(ops_api))
     limit = _authentication(settings) + _rate_limit(settings, limiter, http_metrics)
     deadlines = Deadlines(settings.request_timeout)
     business_routes = routes(business, deadlines=deadlines, middleware=limit)
+    versioned_routes = routes(versioned, deadlines=deadlines, middleware=limit)
     table: Sequence[BaseRoute] = [
-        Mount(api.API_PREFIX, routes=business_routes),  # first: most traffic, one match to reach it
+        # First: most traffic, one match to reach it. Paths beyond the seed live under /api/v1 only.
+        Mount(api.API_PREFIX, routes=[*business_routes, *versioned_routes]),
         *routes(operational, deadlines=Deadlines(None)),
         *console.routes(),  # static page: not an operation, so not in OpenAPI nor rate limited
         # The same route objects again at the root (the seed's paths); not a Mount(""), which would

@@ -75,7 +75,7 @@ Handler = Callable[[Call], Awaitable[Reply]]
 async def send_json(
     send: Send, status: int, body: bytes, headers: Headers = (), *, head: bool = False
 ) -> None:
-    start_headers = [JSON, (b"content-length", b"0" if head else str(len(body)).encode()), *headers]
+    start_headers = [JSON, (b"content-length", str(len(body)).encode()), *headers]
     await send({"type": "http.response.start", "status": status, "headers": start_headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
 

@@ -32,11 +32,17 @@ _REASONS = {
 
 
 def document(
-    business: Sequence[Operation], operational: Sequence[Operation], *, prefixes: Sequence[str], version: str
+    business: Sequence[Operation],
+    operational: Sequence[Operation],
+    *,
+    prefixes: Sequence[str],
+    version: str,
+    versioned: Sequence[Operation] = (),
 ) -> dict[str, Any]:
-    """Every route: each business operation under every prefix, each operational one at the root."""
+    """Every route: business operations under every prefix (``versioned`` ones under the first only),
+    operational ones at the root."""
     types: list[Any] = [schemas.Error]
-    for op in (*business, *operational):
+    for op in (*business, *versioned, *operational):
         types.extend(t for t in (op.body, op.answer) if t is not None)
     found, components = msgspec.json.schema_components(types, ref_template=REF)
     schema_of = dict(zip(map(_key, types), found, strict=True))
@@ -45,6 +51,10 @@ def document(
         for op in business:
             item = _operation(op, schema_of, limited=True)
             paths.setdefault(prefix + op.path, {})[op.method.lower()] = item
+    for op in versioned:
+        paths.setdefault(prefixes[0] + op.path, {})[op.method.lower()] = _operation(
+            op, schema_of, limited=True
+        )
     for op in operational:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schema_of, limited=False)
     return {

@@ -39,6 +39,12 @@ class Queued(msgspec.Struct):
     since: str
 
 
+class Waiting(msgspec.Struct):
+    order_id: str
+    since: str
+    age_seconds: float
+
+
 class Outcome(msgspec.Struct):
     order_id: str
     status: str
