@@ -16,6 +16,7 @@ from tests.e2e.console.conftest import DESKTOP, ConsoleLog, open_page
 from tests.e2e.http.server import ApiProcess, start_api
 
 TOKEN = "console-test-secret"
+READ_TOKEN = "console-test-reader"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def api(console_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     with start_api(
         console_db,
         tmp_path_factory.mktemp("console-optional"),
-        COURIER_API_TOKENS=f"dispatcher:write:{TOKEN}",
+        COURIER_API_TOKENS=f"dispatcher:write:{TOKEN},viewer:read:{READ_TOKEN}",
     ) as process:
         yield process
         assert process.stop() == 0
@@ -47,6 +48,25 @@ def test_with_tokens_the_page_asks_for_one_and_keeps_it_in_session_storage(
     assert console_log.unexpected() == []
 
 
+def test_with_a_read_token_an_action_shows_it_is_not_allowed(
+    browser: Browser, api: ApiProcess, console_log: ConsoleLog
+) -> None:
+    if httpx.get(f"{api.url}/api/v1/couriers", timeout=30).status_code != 401:
+        pytest.skip("this courier-api does not check COURIER_API_TOKENS yet")
+    console_log.allow(403)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"name": "Read Only", "phone": "+78880000002", "status": "available"}
+    created = httpx.post(f"{api.url}/api/v1/courier", json=body, headers=headers, timeout=30)
+    courier = created.raise_for_status().json()["id"]
+    page = open_page(browser, api.url, console_log, DESKTOP, token=READ_TOKEN)
+    line = page.locator(f"#courier-rows tr[data-key='{courier}']")
+    line.get_by_role("button", name="Pause Read Only").click()
+    expect(page.get_by_role("alert")).to_contain_text("not allowed — forbidden, HTTP 403")
+    expect(line).to_contain_text("available")
+    page.context.close()
+    assert console_log.unexpected() == []
+
+
 def test_waiting_orders_are_listed_with_their_age(
     browser: Browser, api: ApiProcess, console_log: ConsoleLog
 ) -> None:
@@ -54,6 +74,9 @@ def test_waiting_orders_are_listed_with_their_age(
     if "/api/v1/orders/waiting" not in paths:
         pytest.skip("this courier-api has no GET /api/v1/orders/waiting yet")
     headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=f"{api.url}/api/v1", headers=headers, timeout=30) as client:
+        for courier in client.get("/couriers", params={"status": "available"}).json():
+            client.put("/courier", json={"id": courier["id"], "status": "paused"}).raise_for_status()
     order = "waiting-order-1"
     answer = httpx.post(
         f"{api.url}/api/v1/delivery/assign",
@@ -61,7 +84,7 @@ def test_waiting_orders_are_listed_with_their_age(
         headers=headers,
         timeout=30,
     )
-    assert answer.status_code == 202, answer.text  # no courier exists in this module's database
+    assert answer.status_code == 202, answer.text  # no courier is available: the order waits
     page = open_page(browser, api.url, console_log, DESKTOP, token=TOKEN)
     waiting = page.get_by_role("region", name="Waiting orders")
     expect(waiting.locator(f"li[data-key='{order}']")).to_contain_text("waiting")

@@ -71,6 +71,19 @@ def seed(api: ApiProcess) -> list[str]:
     return orders
 
 
+def waiting_orders(api: ApiProcess) -> bool:
+    """Two orders queued when no courier is free (false: this API has no waiting orders yet)."""
+    with httpx.Client(base_url=api.url + "/api/v1", timeout=30) as client:
+        if "/api/v1/orders/waiting" not in client.get(api.url + "/openapi.json").json()["paths"]:
+            return False
+        for courier in client.get("/couriers", params={"status": "available"}).json():
+            client.put("/courier", json={"id": courier["id"], "status": "paused"}).raise_for_status()
+        for n in (1, 2):
+            body = {"order_id": f"order-waiting-{n}", "wait": True}
+            assert client.post("/delivery/assign", json=body).status_code == 202
+    return True
+
+
 def fits_width(page: Page) -> bool:
     width: bool = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     return width
@@ -121,6 +134,10 @@ def test_each_state_and_reconnecting_without_reload(
     with restart_api(api, console_db) as again:
         expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=30_000)
         expect(deliveries).to_have_count(3)
+        if waiting_orders(again):
+            waiting = page.get_by_role("region", name="Waiting orders").locator("li")
+            expect(waiting).to_have_count(2)
+            page.screenshot(path=shots / "console-waiting.png")
         page.context.close()
         assert again.stop() == 0
     assert orders and console_log.unexpected() == []
