@@ -88,6 +88,13 @@ def test_waiting_orders_are_listed_with_their_age(
     page = open_page(browser, api.url, console_log, DESKTOP, token=TOKEN)
     waiting = page.get_by_role("region", name="Waiting orders")
     expect(waiting.locator(f"li[data-key='{order}']")).to_contain_text("waiting")
+    # The dispatcher queues one too, from the assign form.
+    page.get_by_label("Order id").fill("waiting-order-2")
+    page.get_by_label("Queue it when no courier is free").check()
+    page.get_by_role("button", name="Assign", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Order waiting-order-2 is waiting for a courier.")
+    expect(waiting.locator("li")).to_have_count(2)
+    expect(waiting.locator("li").nth(1)).to_contain_text("waiting-order-2")
     page.context.close()
     assert console_log.unexpected() == []
 

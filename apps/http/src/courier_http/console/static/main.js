@@ -58,7 +58,9 @@ function render() {
 }
 
 async function readWaiting() {
-  if (!feed.offers(PREFIX + "/orders/waiting")) {
+  const offered = feed.offers(PREFIX + "/orders/waiting");
+  $("assign-wait-field").hidden = !offered;
+  if (!offered) {
     $("waiting").hidden = true;
     return;
   }
@@ -131,6 +133,7 @@ async function assign(event) {
   const chosen = $("assign-courier").value;
   const body = { order_id: orderId };
   if (chosen) body.courier_id = Number(chosen);
+  if (!$("assign-wait-field").hidden && $("assign-wait").checked) body.wait = true;
   const done = await act(
     () => call("POST", "/delivery/assign", body),
     ({ data }) =>
