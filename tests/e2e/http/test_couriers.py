@@ -220,3 +220,16 @@ async def test_a_bad_list_query_is_invalid_request(
     http: httpx.AsyncClient, p: str, query: dict[str, str]
 ) -> None:
     assert_error(await http.get(f"{p}/couriers", params=query), 400, "invalid_request")
+
+
+async def test_a_list_answers_304_while_nothing_changed(http: httpx.AsyncClient, p: str) -> None:
+    courier_id = await create_courier(http, p, new_phone(), status="paused")
+    query = {"after": courier_id - 1, "limit": 1}
+    first = await http.get(f"{p}/couriers", params=query)
+    tag = first.headers["etag"]
+    same = await http.get(f"{p}/couriers", params=query, headers={"if-none-match": tag})
+    assert (same.status_code, same.content) == (304, b"")
+    await http.put(f"{p}/courier", json={"id": courier_id, "name": "Petr"})
+    changed = await http.get(f"{p}/couriers", params=query, headers={"if-none-match": tag})
+    assert changed.status_code == 200 and changed.json()[0]["name"] == "Petr"
+    assert changed.headers["etag"] != tag

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ from courier_http.exchange import Call, Reply
 from courier_http.routing import Operation, QueryParam
 
 API_PREFIX = "/api/v1"
+_encode = msgspec.json.Encoder().encode
 CREATED = "courier's profile created successfully"
 UPDATED = "courier's profile updated successfully"
 DELETED = "courier's profile deleted successfully"
@@ -110,6 +112,17 @@ def if_match(header: bytes | None) -> int | None:
     return int(tag) if tag.isdigit() and len(tag) <= 18 else -1
 
 
+def listing(call: Call, items: list[dict[str, Any]], headers: list[tuple[bytes, bytes]]) -> Reply:
+    """A list answer with an ``ETag`` of its content: 304 when ``If-None-Match`` already has it."""
+    body = _encode(items)
+    tag = b'W/"%s"' % hashlib.blake2b(body, digest_size=12).hexdigest().encode()
+    headers = [*headers, (b"etag", tag)]
+    known = call.header(b"if-none-match")
+    if known is not None and tag in (t.strip() for t in known.split(b",")):
+        return Reply(304, None, headers)
+    return Reply(200, body, headers, content_type=b"application/json")
+
+
 class BusinessApi:
     """Handlers of the business routes."""
 
@@ -133,7 +146,7 @@ class BusinessApi:
         except InvalidInput as exc:
             raise bad_query(exc.field, exc.message) from None
         headers = [] if page.next is None else [next_link("/couriers", args, after_id=str(page.next))]
-        return Reply(200, [views.courier_view(c) for c in page.items], headers)
+        return listing(call, [views.courier_view(c) for c in page.items], headers)
 
     async def get_courier(self, call: Call) -> Reply:
         courier = await self.s.couriers.get(path_id(call.path_params["id"]))

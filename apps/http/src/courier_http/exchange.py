@@ -91,7 +91,8 @@ async def send_reply(send: Send, reply: Reply, *, head: bool = False) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     if isinstance(reply.payload, bytes):
-        headers = [(b"content-type", reply.content_type), *reply.headers]
+        length = str(len(reply.payload)).encode()
+        headers = [(b"content-type", reply.content_type), (b"content-length", length), *reply.headers]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if head else reply.payload})
         return

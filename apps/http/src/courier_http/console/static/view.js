@@ -147,8 +147,12 @@ export class DeliveryView {
       cell("Courier", courierText),
       cell(
         "Deadline",
-        h("span", { class: "left", role: "timer" }),
-        h("small", {}, "due ", h("time", { datetime: d.deadline }, clockTime(d.deadline))),
+        h(
+          "div",
+          {},
+          h("span", { class: "left", role: "timer" }),
+          h("small", {}, "due ", h("time", { datetime: d.deadline }, clockTime(d.deadline))),
+        ),
       ),
       cell(
         "Actions",
