@@ -310,3 +310,18 @@ def test_text_contrast_meets_wcag_aa(page: Page, api: ApiProcess) -> None:
     result = page.evaluate(CONTRAST)
     assert result["failures"] == []
     assert result["checked"] > 30
+
+
+def test_polls_at_most_every_two_seconds_and_revalidates_with_etags(
+    browser: Browser, api: ApiProcess, console_log: ConsoleLog
+) -> None:
+    page = open_page(browser, api.url, console_log, DESKTOP)
+    live(page)
+    with page.expect_response(lambda r: "/api/v1/couriers" in r.url and r.status == 304):
+        pass  # an unchanged list comes back as 304: the page sent the ETag it had
+    starts = "performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/couriers'))"
+    page.wait_for_function(f"() => {starts}.length >= 4", timeout=60_000)
+    times: list[float] = page.evaluate(f"() => {starts}.map((e) => e.startTime)")
+    page.context.close()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 1990, gaps  # nothing changed and no action: never more often than every 2 s
