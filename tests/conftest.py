@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,18 @@ ensure_runtime_dir()
 def pg_server() -> Iterator[TestServer]:
     with running_test_server() as server:
         yield server
+
+
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    """A data directory for an embedded PostgreSQL, outside pytest's temporary tree.
+
+    The server runs as its own system user; pytest makes its base directory private (0700) whenever
+    a pytest session starts, which would cut a server living under it off from its files.
+    """
+    path = Path(tempfile.mkdtemp(prefix="courier-embedded-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -178,11 +178,15 @@ async def test_known_orders_never_take_older_news(uow_factory) -> None:
         assert await uow.orders.record(KnownOrder("o1", "pending", T0 + timedelta(seconds=5)))
         assert not await uow.orders.record(KnownOrder("o1", "created", T0))
         assert await uow.orders.record(KnownOrder("o1", "canceled", T0 + timedelta(seconds=6)))
+        assert not await uow.orders.record(KnownOrder("o1", "created", T0 + timedelta(days=1)))
+        assert await uow.orders.record(KnownOrder("o2", "pending", T0))
+        assert await uow.orders.record(KnownOrder("o2", "deleted", T0))  # a finished status wins a tie
         await uow.commit()
     async with uow_factory() as uow:
         known = await uow.orders.get("o1")
         assert known is not None and known.status == "canceled" and known.is_finished
-        assert await uow.orders.get("o2") is None
+        assert (await uow.orders.get("o2")).status == "deleted"
+        assert await uow.orders.get("o3") is None
 
 
 async def test_waiting_queue_is_oldest_first_and_keeps_first_place(uow_factory) -> None:

@@ -16,23 +16,23 @@ from courier_adapters.settings import load_settings
 pytestmark = pytest.mark.integration
 
 
-def test_the_owner_writes_its_url_and_others_reuse_the_server(tmp_path) -> None:
-    owner = embedded.start(tmp_path)
+def test_the_owner_writes_its_url_and_others_reuse_the_server(embedded_dir) -> None:
+    owner = embedded.start(embedded_dir)
     try:
         assert owner.owner
-        assert (tmp_path / "postgres.url").read_text().strip() == owner.server_url
-        other = embedded.start(tmp_path)
+        assert (embedded_dir / "postgres.url").read_text().strip() == owner.server_url
+        other = embedded.start(embedded_dir)
         assert not other.owner and other.url() == owner.url()
         other.stop()  # a non-owner never stops the server
         with psycopg.connect(owner.url()) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("courier",)
     finally:
         owner.stop()
-    assert not (tmp_path / "postgres.url").exists()
+    assert not (embedded_dir / "postgres.url").exists()
 
 
-def test_a_process_without_configuration_migrates_the_embedded_database(tmp_path) -> None:
-    settings = load_settings({"COURIER_DATA_DIR": str(tmp_path)}, dotenv=None)
+def test_a_process_without_configuration_migrates_the_embedded_database(embedded_dir) -> None:
+    settings = load_settings({"COURIER_DATA_DIR": str(embedded_dir)}, dotenv=None)
     target = resolve_database(settings)
     try:
         assert target.embedded is not None and target.embedded.owner
@@ -41,11 +41,11 @@ def test_a_process_without_configuration_migrates_the_embedded_database(tmp_path
         target.stop()
 
 
-def test_the_server_stops_when_its_owner_exits(tmp_path) -> None:
+def test_the_server_stops_when_its_owner_exits(embedded_dir) -> None:
     script = textwrap.dedent(
         f"""
         from courier_adapters.postgres import embedded
-        server = embedded.start({str(tmp_path)!r})
+        server = embedded.start({str(embedded_dir)!r})
         print(server.url(), flush=True)
         """
     )
@@ -55,4 +55,4 @@ def test_the_server_stops_when_its_owner_exits(tmp_path) -> None:
     url = out.stdout.strip().splitlines()[-1]
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url, connect_timeout=2)
-    assert not (tmp_path / "postgres.url").exists()
+    assert not (embedded_dir / "postgres.url").exists()

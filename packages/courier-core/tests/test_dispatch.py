@@ -14,7 +14,7 @@ from courier_core.errors import (
     NoAvailableCouriers,
     OrderFinished,
 )
-from courier_core.model import CourierStatus, DeliveryStatus, KnownOrder
+from courier_core.model import CourierStatus, Delivery, DeliveryCursor, DeliveryStatus, KnownOrder
 from courier_core.testing import FakeClock, RecordingMetrics, Services
 
 
@@ -213,3 +213,53 @@ async def test_waiting_twice_keeps_the_first_place(services: Services, clock: Fa
     again = await services.deliveries.assign(AssignOrder(order_id="w1", wait=True))
     assert isinstance(first, Queued) and isinstance(again, Queued)
     assert again.since == first.since
+
+
+async def test_waiting_cannot_be_combined_with_a_choice_of_courier(services: Services) -> None:
+    await add_couriers(services, "available")
+    for command in (
+        AssignOrder(order_id="o1", wait=True, courier_id=1),
+        AssignOrder(order_id="o1", wait=True, exclude_courier_ids=[1]),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            await services.deliveries.assign(command)
+        assert err.value.field == "wait"
+
+
+async def test_an_assigned_order_leaves_the_waiting_queue(services: Services) -> None:
+    await add_couriers(services, "available")
+    async with services.uow() as uow:  # left waiting by some past race
+        await uow.waiting.add("w1")
+        await uow.commit()
+    await assign(services, "w1")
+    assert await services.deliveries.waiting() == []
+    await services.deliveries.unassign("w1")
+    with pytest.raises(DeliveryNotFound):
+        await services.deliveries.get("w1")
+
+
+async def test_a_bad_cursor_is_invalid_input(services: Services, clock: FakeClock) -> None:
+    with pytest.raises(InvalidInput) as err:
+        await services.deliveries.list(ListDeliveries(after=DeliveryCursor(clock.current, "a\x00")))
+    assert err.value.field == "after"
+
+
+async def test_reads_outside_a_transaction_see_only_committed_data(services: Services) -> None:
+    await add_couriers(services, "available")
+    async with services.uow() as uow:
+        courier = await uow.couriers.get(1)
+        assert courier is not None
+        courier.name = "Petr"
+        await uow.couriers.save(courier)
+        assert (await services.couriers.get(1)).name == "Ivan"  # not committed yet
+    assert (await services.couriers.get(1)).name == "Ivan"  # rolled back
+
+
+async def test_the_fake_refuses_a_second_active_delivery_for_a_courier(
+    services: Services, clock: FakeClock
+) -> None:
+    await add_couriers(services, "available")
+    await assign(services, "o1")
+    with pytest.raises(CourierNotAvailable):
+        async with services.uow() as uow:
+            await uow.deliveries.add(Delivery("o2", 1, DeliveryStatus.ACTIVE, clock.current, clock.current))

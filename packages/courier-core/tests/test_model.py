@@ -54,6 +54,9 @@ def make_courier(**fields: object) -> Courier:
         ("  Ivan  ", "Ivan"),
         ("Jose\u0301", "José"),  # NFC: e + combining acute becomes one letter
         ("李小龙", "李小龙"),
+        ("अनिल", "अनिल"),  # Devanagari: letters with vowel signs (combining marks)
+        ("தமிழ்", "தமிழ்"),
+        ("সুমন", "সুমন"),
         ("a" * 100, "a" * 100),
     ],
 )
@@ -63,7 +66,20 @@ def test_accepts_names_of_letters_with_single_separators(raw: str, expected: str
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "   ", "Ivan2", "Ivan  Petrov", "-Ivan", "Ivan-", "Ivan--Petrov", "a" * 101, "Iv@n", 42, None],
+    [
+        "",
+        "   ",
+        "Ivan2",
+        "Ivan  Petrov",
+        "-Ivan",
+        "Ivan-",
+        "Ivan--Petrov",
+        "a" * 101,
+        "Iv@n",
+        42,
+        None,
+        "\u0301Ivan",
+    ],
 )
 def test_refuses_bad_names(raw: object) -> None:
     with pytest.raises(InvalidInput) as err:
@@ -205,3 +221,19 @@ def test_finished_statuses(status: str) -> None:
 @pytest.mark.parametrize("status", ["created", "pending", "cooking", "delivering", "updated", "whatever"])
 def test_unfinished_statuses(status: str) -> None:
     assert not KnownOrder("o", status, NOW).is_finished
+
+
+def test_a_finished_order_is_never_replaced_and_wins_a_tie() -> None:
+    cancelled = KnownOrder("o", "cancelled", NOW)
+    assert not KnownOrder("o", "created", NOW + timedelta(hours=1)).replaces(cancelled)
+    pending = KnownOrder("o", "pending", NOW)
+    assert KnownOrder("o", "deleted", NOW).replaces(pending)
+    assert not KnownOrder("o", "created", NOW).replaces(pending)
+    assert KnownOrder("o", "cooking", NOW + timedelta(seconds=1)).replaces(pending)
+
+
+def test_an_order_status_has_at_most_32_characters() -> None:
+    with pytest.raises(InvalidInput):
+        KnownOrder("o", "x" * 33, NOW)
+    with pytest.raises(InvalidInput):
+        KnownOrder("o", "", NOW)

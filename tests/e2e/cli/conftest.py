@@ -88,12 +88,12 @@ class DevUp:
 
 
 @pytest.fixture
-def start_dev_up(tmp_path: Path) -> Iterator[object]:
+def start_dev_up(tmp_path: Path, embedded_dir: Path) -> Iterator[object]:
     """Start ``courier dev up`` (call it); whatever it leaves is killed after the test, then checked."""
     started: list[DevUp] = []
 
     def start(api_port: int | None = None) -> DevUp:
-        data_dir = tmp_path / "data"
+        data_dir = embedded_dir / "data"  # outside pytest's private tree: the server runs as its own user
         env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
         env.update(COURIER_DATA_DIR=str(data_dir), COURIER_SHUTDOWN_TIMEOUT="10s")
         api = api_port or free_port()

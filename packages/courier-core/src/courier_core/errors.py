@@ -16,6 +16,7 @@ Every error courier raises on purpose derives from :class:`CourierError`::
     │   └── OrderFinished            the order is cancelled, deleted or completed
     ├── PreconditionFailed           optimistic concurrency: the version changed
     └── DependencyUnavailable        database or order service down (retry later)
+        └── Contention               the database broke a deadlock or conflict: retry at once
 
 Each app maps this tree to its transport in exactly one place (HTTP status, CLI exit code, consumer
 retry or dead letter). Adapters translate driver errors into it at their boundary (``raise ... from``).
@@ -102,3 +103,12 @@ class DependencyUnavailable(CourierError):
     def __init__(self, message: str | None = None, *, dependency: str = "database") -> None:
         self.dependency = dependency
         super().__init__(message)
+
+
+class Contention(DependencyUnavailable):
+    """The database aborted the transaction to break a deadlock or a serialization conflict.
+
+    Nothing was written; running the whole use case again is safe (use cases retry it themselves).
+    """
+
+    message = "database contention"

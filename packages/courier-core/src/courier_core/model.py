@@ -19,6 +19,7 @@ from courier_core.errors import CourierHasActiveDelivery, InvalidInput
 MAX_ID = 2**63 - 1
 MAX_NAME_LENGTH = 100
 MAX_ORDER_ID_LENGTH = 255
+MAX_ORDER_STATUS_LENGTH = 32
 _PHONE = re.compile(r"\+[0-9]{11}")
 _NAME_SEPARATORS = frozenset(" -'\u2019")
 
@@ -58,8 +59,8 @@ def validate_name(value: object) -> str:
         raise InvalidInput("name", "invalid courier's name")
     previous_was_letter = False
     for char in name:
-        if char.isalpha():
-            previous_was_letter = True
+        if char.isalpha() or (previous_was_letter and unicodedata.category(char).startswith("M")):
+            previous_was_letter = True  # a letter, or a mark on one (Devanagari vowel signs, say)
         elif char in _NAME_SEPARATORS and previous_was_letter:
             previous_was_letter = False
         else:
@@ -267,9 +268,22 @@ class KnownOrder:
     status: str
     status_at: datetime
 
+    def __post_init__(self) -> None:
+        if not self.status or len(self.status) > MAX_ORDER_STATUS_LENGTH:
+            raise InvalidInput("status", f"an order status has 1-{MAX_ORDER_STATUS_LENGTH} characters")
+
     @property
     def is_finished(self) -> bool:
         return is_finished_status(self.status)
+
+    def replaces(self, known: KnownOrder) -> bool:
+        """Whether this news may replace ``known``: newer, and never un-finishing a finished order.
+
+        At the same time a finished status wins.
+        """
+        if known.is_finished:
+            return False
+        return self.status_at > known.status_at or (self.status_at == known.status_at and self.is_finished)
 
 
 def is_finished_status(status: str) -> bool:

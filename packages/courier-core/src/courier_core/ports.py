@@ -55,10 +55,11 @@ class CourierRepository(Protocol):
         """Soft delete: the courier disappears from reads and its phone is free again."""
         ...
 
-    async def pick_available(self, *, exclude: Sequence[int] = ()) -> Courier | None:
+    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Courier | None:
         """Lock and return the available courier with the fewest deliveries (ties: lowest id).
 
-        Couriers locked by a concurrent transaction are skipped, never waited for.
+        Couriers locked by a concurrent transaction are skipped; with ``wait=True`` the best candidate
+        is waited for instead, and returned if it is still available once its lock is released.
         """
         ...
 
@@ -121,12 +122,18 @@ class OrderRepository(Protocol):
     async def get(self, order_id: str) -> KnownOrder | None: ...
 
     async def record(self, order: KnownOrder) -> bool:
-        """Remember ``order`` unless newer news is already known; return whether it was stored."""
+        """Remember ``order`` when it replaces what is known (``KnownOrder.replaces``: newer, and a
+        finished order stays finished); return whether it was stored."""
         ...
 
 
 class WaitingOrderRepository(Protocol):
     """Orders that found no courier free, oldest first."""
+
+    async def lock_queue(self, *, exclusive: bool) -> None:
+        """Take the queue's lock until the transaction ends: shared to free couriers into the queue,
+        exclusive to queue an order (so no order waits while a courier is being freed unseen)."""
+        ...
 
     async def add(self, order_id: str) -> WaitingOrder:
         """Queue ``order_id`` (stamped with the database's clock); queuing twice keeps the first."""
@@ -137,7 +144,10 @@ class WaitingOrderRepository(Protocol):
     async def contains(self, order_id: str) -> bool: ...
 
     async def pop_oldest(self) -> WaitingOrder | None:
-        """Take the oldest waiting order out of the queue (skipping ones locked by others)."""
+        """Take the oldest waiting order out of the queue, its order locked as ``lock_order`` does.
+
+        Orders whose lock another transaction holds are skipped (left waiting), never waited for.
+        """
         ...
 
     async def list(self, *, limit: int = 100) -> list[WaitingOrder]: ...

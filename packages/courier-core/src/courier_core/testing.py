@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
-from courier_core.errors import CourierExists, DeliveryExists, OrderNotFound
+from courier_core.errors import CourierExists, CourierNotAvailable, DeliveryExists, OrderNotFound
 from courier_core.metrics import NullMetrics
 from courier_core.model import (
     Courier,
@@ -78,7 +78,11 @@ class _State:
 
 
 class InMemoryStore:
-    """Everything the fakes hold, shared by the repositories and units of work built on it."""
+    """Everything the fakes hold, shared by the repositories and units of work built on it.
+
+    ``state`` is the committed state: reads outside a unit of work see only committed data, as on
+    PostgreSQL; a unit of work works on a copy and publishes it when it commits.
+    """
 
     def __init__(self, clock: FakeClock | None = None) -> None:
         self.clock = clock or FakeClock()
@@ -86,14 +90,24 @@ class InMemoryStore:
         self.lock = asyncio.Lock()
 
 
-class InMemoryCourierRepository:
-    def __init__(self, store: InMemoryStore) -> None:
+class _Holder(Protocol):
+    """Whoever holds the state a repository works on: the store, or a unit of work."""
+
+    @property
+    def state(self) -> _State: ...
+
+
+class _Repository:
+    def __init__(self, store: InMemoryStore, holder: _Holder | None = None) -> None:
         self._store = store
+        self._holder: _Holder = holder if holder is not None else store
 
     @property
     def _s(self) -> _State:
-        return self._store.state
+        return self._holder.state
 
+
+class InMemoryCourierRepository(_Repository):
     def _phone_taken(self, phone: str, but: int | None = None) -> bool:
         return any(
             c.phone == phone and c.id != but and c.id not in self._s.deleted
@@ -133,7 +147,7 @@ class InMemoryCourierRepository:
     async def delete(self, courier_id: int) -> None:
         self._s.deleted.add(courier_id)
 
-    async def pick_available(self, *, exclude: Sequence[int] = ()) -> Courier | None:
+    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Courier | None:
         candidates = [
             c
             for c in self._s.couriers.values()
@@ -162,14 +176,7 @@ class InMemoryCourierRepository:
         return found[:limit]
 
 
-class InMemoryDeliveryRepository:
-    def __init__(self, store: InMemoryStore) -> None:
-        self._store = store
-
-    @property
-    def _s(self) -> _State:
-        return self._store.state
-
+class InMemoryDeliveryRepository(_Repository):
     async def lock_order(self, order_id: str) -> None:
         """Transactions are serialised already: nothing more to lock."""
 
@@ -180,6 +187,10 @@ class InMemoryDeliveryRepository:
     async def add(self, delivery: Delivery) -> None:
         if delivery.order_id in self._s.deliveries:
             raise DeliveryExists()
+        if delivery.is_active and any(
+            d.is_active and d.courier_id == delivery.courier_id for d in self._s.deliveries.values()
+        ):
+            raise CourierNotAvailable()  # PostgreSQL: deliveries_one_active_per_courier
         self._s.deliveries[delivery.order_id] = replace(delivery)
 
     async def remove(self, order_id: str) -> None:
@@ -223,39 +234,36 @@ class InMemoryDeliveryRepository:
         return found[:limit]
 
 
-class InMemoryOrderRepository:
-    def __init__(self, store: InMemoryStore) -> None:
-        self._store = store
-
+class InMemoryOrderRepository(_Repository):
     async def get(self, order_id: str) -> KnownOrder | None:
-        return self._store.state.orders.get(order_id)
+        return self._s.orders.get(order_id)
 
     async def record(self, order: KnownOrder) -> bool:
-        known = self._store.state.orders.get(order.order_id)
-        if known is not None and known.status_at > order.status_at:
+        known = self._s.orders.get(order.order_id)
+        if known is not None and not order.replaces(known):
             return False
-        self._store.state.orders[order.order_id] = order
+        self._s.orders[order.order_id] = order
         return True
 
 
-class InMemoryWaitingOrderRepository:
-    def __init__(self, store: InMemoryStore) -> None:
-        self._store = store
+class InMemoryWaitingOrderRepository(_Repository):
+    async def lock_queue(self, *, exclusive: bool) -> None:
+        """Transactions are serialised already: nothing more to lock."""
 
     async def add(self, order_id: str) -> WaitingOrder:
-        queue = self._store.state.waiting
+        queue = self._s.waiting
         if order_id not in queue:
             queue[order_id] = WaitingOrder(order_id=order_id, since=self._store.clock.current)
         return queue[order_id]
 
     async def remove(self, order_id: str) -> bool:
-        return self._store.state.waiting.pop(order_id, None) is not None
+        return self._s.waiting.pop(order_id, None) is not None
 
     async def contains(self, order_id: str) -> bool:
-        return order_id in self._store.state.waiting
+        return order_id in self._s.waiting
 
     async def pop_oldest(self) -> WaitingOrder | None:
-        queue = self._store.state.waiting
+        queue = self._s.waiting
         if not queue:
             return None
         oldest = min(queue.values(), key=lambda w: (w.since, w.order_id))
@@ -263,15 +271,12 @@ class InMemoryWaitingOrderRepository:
         return oldest
 
     async def list(self, *, limit: int = 100) -> list[WaitingOrder]:
-        return sorted(self._store.state.waiting.values(), key=lambda w: (w.since, w.order_id))[:limit]
+        return sorted(self._s.waiting.values(), key=lambda w: (w.since, w.order_id))[:limit]
 
 
-class InMemoryProcessedEventRepository:
-    def __init__(self, store: InMemoryStore) -> None:
-        self._store = store
-
+class InMemoryProcessedEventRepository(_Repository):
     async def add(self, key: bytes) -> bool:
-        processed = self._store.state.processed
+        processed = self._s.processed
         if key in processed:
             return False
         processed[key] = self._store.clock.current
@@ -279,43 +284,41 @@ class InMemoryProcessedEventRepository:
 
     async def prune(self, *, older_than: float) -> int:
         limit = self._store.clock.current - timedelta(seconds=older_than)
-        processed = self._store.state.processed
+        processed = self._s.processed
         old = [k for k, at in processed.items() if at < limit]
         for key in old:
             del processed[key]
         return len(old)
 
 
-class InMemoryCursorRepository:
-    def __init__(self, store: InMemoryStore) -> None:
-        self._store = store
-
+class InMemoryCursorRepository(_Repository):
     async def get(self, name: str) -> datetime | None:
-        return self._store.state.cursors.get(name)
+        return self._s.cursors.get(name)
 
     async def advance(self, name: str, position: datetime) -> None:
-        cursors = self._store.state.cursors
+        cursors = self._s.cursors
         if name not in cursors or cursors[name] < position:
             cursors[name] = position
 
 
 class InMemoryUnitOfWork:
-    """A transaction over the store: serialised with other units, rolled back unless committed."""
+    """A transaction over the store: serialised with other units; its writes are published to the
+    store only by ``commit()`` (until then, reads outside it do not see them)."""
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
-        self.couriers = InMemoryCourierRepository(store)
-        self.deliveries = InMemoryDeliveryRepository(store)
-        self.orders = InMemoryOrderRepository(store)
-        self.waiting = InMemoryWaitingOrderRepository(store)
-        self.processed = InMemoryProcessedEventRepository(store)
-        self.cursors = InMemoryCursorRepository(store)
+        self.state = store.state
+        self.couriers = InMemoryCourierRepository(store, self)
+        self.deliveries = InMemoryDeliveryRepository(store, self)
+        self.orders = InMemoryOrderRepository(store, self)
+        self.waiting = InMemoryWaitingOrderRepository(store, self)
+        self.processed = InMemoryProcessedEventRepository(store, self)
+        self.cursors = InMemoryCursorRepository(store, self)
         self.committed = False
-        self._snapshot: _State | None = None
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
-        self._snapshot = self._store.state.snapshot()
+        self.state = self._store.state.snapshot()
         self.committed = False
         return self
 
@@ -325,21 +328,16 @@ class InMemoryUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            if not self.committed:
-                await self.rollback()
-        finally:
-            self._snapshot = None
-            self._store.lock.release()
+        self.state = self._store.state
+        self._store.lock.release()
 
     async def commit(self) -> None:
+        self._store.state = self.state
+        self.state = self.state.snapshot()
         self.committed = True
-        self._snapshot = None
 
     async def rollback(self) -> None:
-        if self._snapshot is not None:
-            self._store.state = self._snapshot
-            self._snapshot = None
+        self.state = self._store.state.snapshot()
 
     async def now(self) -> datetime:
         return await self._store.clock.now()

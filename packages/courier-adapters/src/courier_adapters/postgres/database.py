@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from courier_adapters.postgres.errors import translated
@@ -53,6 +55,9 @@ class PostgresDatabase:
         options = "-c timezone=UTC"
         if statement_timeout:
             options += f" -c statement_timeout={int(statement_timeout * 1000)}"
+        given = conninfo_to_dict(url).get("options")
+        if given:  # the URL's own options (search_path, say) are kept, ours come after
+            options = f"{given} {options}"
         self.url = url
         self.pool = AsyncConnectionPool(
             url,
@@ -60,7 +65,9 @@ class PostgresDatabase:
             max_size=max_size,
             open=False,
             timeout=acquire_timeout,
-            reconnect_timeout=0,  # keep trying to reconnect for ever while the database is down
+            # While the database is down the pool retries in the background for up to a day; requests
+            # also open connections on demand, so it recovers by itself when the database is back.
+            reconnect_timeout=86400,
             name=application_name,
             kwargs={
                 "autocommit": True,
@@ -90,28 +97,44 @@ class PostgresDatabase:
 
 
 class PoolSession:
-    """One statement per call on a pooled autocommit connection."""
+    """One statement per call on a pooled autocommit connection.
+
+    A connection found dead (the server restarted, an idle connection was killed) is replaced and
+    the statement sent once more on a new one: a single statement in autocommit mode either ran
+    entirely or not at all, and the retry happens only when the connection broke before any answer.
+    """
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Row]]) -> None:
         self._pool = pool
 
+    async def _run(self, sql: str, params: Params, fetch: str) -> Any:
+        for attempt in (1, 2):
+            with translated():
+                async with self._pool.connection() as conn:
+                    try:
+                        cursor = await conn.execute(sql, params)
+                    except psycopg.OperationalError:
+                        if attempt == 1 and conn.broken:
+                            continue  # the pool discards it; try once more on a fresh one
+                        raise
+                    if fetch == "one":
+                        return await cursor.fetchone()
+                    if fetch == "all":
+                        return await cursor.fetchall()
+                    return cursor.rowcount
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        with translated():
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(sql, params)
-                return await cursor.fetchone()
+        row: Row | None = await self._run(sql, params, "one")
+        return row
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        with translated():
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(sql, params)
-                return await cursor.fetchall()
+        rows: list[Row] = await self._run(sql, params, "all")
+        return rows
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        with translated():
-            async with self._pool.connection() as conn:
-                cursor = await conn.execute(sql, params)
-                return cursor.rowcount
+        count: int = await self._run(sql, params, "count")
+        return count
 
     def remember_now(self, now: datetime) -> None:
         """Outside a transaction there is no transaction time to remember."""

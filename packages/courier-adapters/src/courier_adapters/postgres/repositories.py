@@ -23,6 +23,8 @@ from courier_core.model import (
     WaitingOrder,
 )
 
+POP_CANDIDATES = 16  # waiting orders looked at per pop (those whose order is locked are passed over)
+
 
 def courier_from_row(row: Row) -> Courier:
     """A courier from a row of ``statements.COURIER_COLUMNS``."""
@@ -96,8 +98,8 @@ class PostgresCourierRepository:
         stmt = sql.courier_delete()
         await self._session.execute(stmt.sql, stmt.params(id=courier_id))
 
-    async def pick_available(self, *, exclude: Sequence[int] = ()) -> Courier | None:
-        stmt = sql.courier_pick(bool(exclude))
+    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Courier | None:
+        stmt = sql.courier_pick(bool(exclude), skip_locked=not wait)
         params = stmt.params(exclude=list(exclude)) if exclude else stmt.defaults
         row = await self._session.fetch_one(stmt.sql, params)
         return None if row is None else courier_from_row(row)
@@ -230,10 +232,19 @@ class PostgresWaitingOrderRepository:
         stmt = sql.waiting_contains()
         return await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id)) is not None
 
+    async def lock_queue(self, *, exclusive: bool) -> None:
+        stmt = sql.queue_lock(exclusive)
+        await self._session.fetch_one(stmt.sql, stmt.defaults)
+
     async def pop_oldest(self) -> WaitingOrder | None:
-        stmt = sql.waiting_pop_oldest()
-        row = await self._session.fetch_one(stmt.sql, stmt.defaults)
-        return None if row is None else WaitingOrder(order_id=row[0], since=row[1])
+        candidates = sql.waiting_candidates()
+        rows = await self._session.fetch_all(candidates.sql, candidates.params(limit=POP_CANDIDATES))
+        take = sql.waiting_take()
+        for (order_id,) in rows:
+            row = await self._session.fetch_one(take.sql, take.params(order_id=order_id))
+            if row is not None:
+                return WaitingOrder(order_id=row[0], since=row[1])
+        return None
 
     async def list(self, *, limit: int = 100) -> list[WaitingOrder]:
         stmt = sql.waiting_list()

@@ -48,7 +48,8 @@ DELIVERY_COLUMNS = (
     deliveries.c.finished_at,
 )
 _FINISHED = ", ".join(f"'{s}'" for s in sorted(FINISHED_ORDER_STATUSES))
-ORDER_LOCK_NAMESPACE = 1  # pg_advisory_xact_lock(namespace, key): orders; other uses take others
+ORDER_LOCK_NAMESPACE = 1  # pg_advisory_xact_lock(namespace, key): one per order
+QUEUE_LOCK_NAMESPACE = 2  # the waiting queue as a whole (shared: freeing couriers; exclusive: queuing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +126,9 @@ def courier_delete() -> Statement:
 
 
 @cache
-def courier_pick(with_exclusions: bool) -> Statement:
-    """The least-loaded available courier, ties by lowest id, locked; locked ones skipped.
+def courier_pick(with_exclusions: bool, skip_locked: bool = True) -> Statement:
+    """The least-loaded available courier, ties by lowest id, locked; locked ones skipped (or, with
+    ``skip_locked=False``, the best one waited for and re-checked once its lock is released).
 
     Walks ``couriers_pick_idx`` from its first entry: the cost does not grow with the table.
     """
@@ -134,7 +136,9 @@ def courier_pick(with_exclusions: bool) -> Statement:
     if with_exclusions:
         stmt = stmt.where(couriers.c.id != func.all(bindparam("exclude")))
     return compile_sql(
-        stmt.order_by(couriers.c.total_deliveries, couriers.c.id).limit(1).with_for_update(skip_locked=True)
+        stmt.order_by(couriers.c.total_deliveries, couriers.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=skip_locked)
     )
 
 
@@ -252,16 +256,19 @@ def order_record() -> Statement:
         order_id=bindparam("order_id"), status=bindparam("status"), status_at=bindparam("status_at")
     )
     excluded = stmt.excluded
+    # As KnownOrder.replaces: newer news wins, a finished status wins a tie, and nothing replaces
+    # a finished status (a finished order is never assigned again, whatever arrives later).
     newer = excluded.status_at > orders.c.status_at
     tie_finished = and_(
         excluded.status_at == orders.c.status_at,
         text(f"lower(excluded.status) IN ({_FINISHED})"),
     )
+    unfinished = text(f"lower(orders.status) NOT IN ({_FINISHED})")
     return compile_sql(
         stmt.on_conflict_do_update(
             index_elements=[orders.c.order_id],
             set_={"status": excluded.status, "status_at": excluded.status_at, "updated_at": func.now()},
-            where=newer | tie_finished,
+            where=and_(unfinished, newer | tie_finished),
         ).returning(literal_column("1"))
     )
 
@@ -270,7 +277,8 @@ def order_record() -> Statement:
 def waiting_add() -> Statement:
     inserted = (
         postgresql.insert(waiting_orders)
-        .values(order_id=bindparam("order_id"))
+        # clock_timestamp(), not now(): orders queued by one transaction keep their arrival order
+        .values(order_id=bindparam("order_id"), since=func.clock_timestamp())
         .on_conflict_do_nothing(index_elements=[waiting_orders.c.order_id])
         .returning(waiting_orders.c.order_id, waiting_orders.c.since)
         .cte("inserted")
@@ -296,19 +304,33 @@ def waiting_contains() -> Statement:
 
 
 @cache
-def waiting_pop_oldest() -> Statement:
-    oldest = (
+def waiting_candidates() -> Statement:
+    """The oldest waiting orders not locked by another transaction (locked for us)."""
+    return compile_sql(
         select(waiting_orders.c.order_id)
         .order_by(waiting_orders.c.since, waiting_orders.c.order_id)
-        .limit(1)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
+
+
+@cache
+def waiting_take() -> Statement:
+    """Take one waiting order out of the queue if its order lock can be had now (never waits)."""
     return compile_sql(
         delete(waiting_orders)
-        .where(waiting_orders.c.order_id == oldest)
+        .where(
+            waiting_orders.c.order_id == bindparam("order_id"),
+            func.pg_try_advisory_xact_lock(ORDER_LOCK_NAMESPACE, func.hashtext(bindparam("order_id"))),
+        )
         .returning(waiting_orders.c.order_id, waiting_orders.c.since)
     )
+
+
+@cache
+def queue_lock(exclusive: bool) -> Statement:
+    lock = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    return compile_sql(select(lock(QUEUE_LOCK_NAMESPACE, 0)))
 
 
 @cache

@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+import psycopg
 from psycopg import AsyncConnection
 
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase, Row, TransactionSession
@@ -39,14 +40,7 @@ class PostgresUnitOfWork:
         self._open = False
 
     async def __aenter__(self) -> Self:
-        with translated():
-            self._lease = self._database.pool.connection()
-            conn = await self._lease.__aenter__()
-            try:
-                await conn.execute("BEGIN")
-            except BaseException as exc:
-                await self._lease.__aexit__(type(exc), exc, exc.__traceback__)
-                raise
+        conn = await self._begin()
         self._open = True
         self._session = session = TransactionSession(conn)
         self.couriers = PostgresCourierRepository(session)
@@ -56,6 +50,23 @@ class PostgresUnitOfWork:
         self.processed = PostgresProcessedEventRepository(session)
         self.cursors = PostgresCursorRepository(session)
         return self
+
+    async def _begin(self) -> AsyncConnection[Row]:
+        """A pooled connection with a transaction begun; a connection found dead is replaced once."""
+        for attempt in (1, 2):
+            with translated():
+                self._lease = self._database.pool.connection()
+                conn = await self._lease.__aenter__()
+                try:
+                    await conn.execute("BEGIN")
+                except BaseException as exc:
+                    await self._lease.__aexit__(type(exc), exc, exc.__traceback__)
+                    self._lease = None
+                    if attempt == 1 and isinstance(exc, psycopg.OperationalError) and conn.broken:
+                        continue
+                    raise
+                return conn
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def __aexit__(
         self,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from courier_core.errors import CourierNotFound, InvalidInput, PreconditionFailed
 from courier_core.model import (
+    MAX_ID,
     Courier,
     CourierChanges,
     NewCourier,
@@ -19,8 +20,9 @@ from courier_core.model import (
     validate_status_filter,
     validate_transport_type,
 )
-from courier_core.ports import CourierRepository, UnitOfWorkFactory
+from courier_core.ports import CourierRepository, UnitOfWork, UnitOfWorkFactory
 from courier_core.usecases.dispatch import WaitingQueue
+from courier_core.usecases.transactions import in_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +84,14 @@ class CourierService:
     async def create(self, command: CreateCourier) -> Courier:
         """Register a courier; an available one takes the oldest waiting order at once."""
         new = new_courier(command)
-        async with self._uow() as uow:
+
+        async def work(uow: UnitOfWork) -> Courier:
             courier = await uow.couriers.add(new)
             if courier.is_available and await self._waiting.give_courier(uow, courier):
                 courier = await uow.couriers.save(courier)
-            await uow.commit()
-        return courier
+            return courier
+
+        return await in_transaction(self._uow, work)
 
     async def get(self, courier_id: object) -> Courier:
         courier = await self._couriers.get(validate_courier_id(courier_id))
@@ -98,7 +102,11 @@ class CourierService:
     async def list(self, query: ListCouriers) -> Page[Courier, int]:
         """Couriers by id, ``limit`` at most, after ``after``; ``next`` is set when more follow."""
         limit = validate_limit(query.limit)
-        if isinstance(query.after, bool) or not isinstance(query.after, int) or query.after < 0:
+        if (
+            isinstance(query.after, bool)
+            or not isinstance(query.after, int)
+            or not 0 <= query.after <= MAX_ID
+        ):
             raise InvalidInput("after", "after must be a non-negative integer")
         couriers = await self._couriers.list(
             status=None if query.status is None else validate_status_filter(query.status),
@@ -125,26 +133,28 @@ class CourierService:
         )
         if changes.is_empty():
             raise InvalidInput("request", "nothing to update: give name, phone, status or transport_type")
-        async with self._uow() as uow:
+
+        async def work(uow: UnitOfWork) -> Courier:
             courier = await uow.couriers.get(courier_id, for_update=True)
             if courier is None:
                 raise CourierNotFound()
             if command.expected_version is not None and command.expected_version != courier.version:
                 raise PreconditionFailed()
-            became_available = courier.change(changes)
-            if became_available:
+            if courier.change(changes):
                 await self._waiting.give_courier(uow, courier)
-            courier = await uow.couriers.save(courier)
-            await uow.commit()
-        return courier
+            return await uow.couriers.save(courier)
+
+        return await in_transaction(self._uow, work)
 
     async def delete(self, courier_id: object) -> None:
         """Soft-delete a courier; refused while it has an active delivery."""
         checked_id = validate_courier_id(courier_id)
-        async with self._uow() as uow:
+
+        async def work(uow: UnitOfWork) -> None:
             courier = await uow.couriers.get(checked_id, for_update=True)
             if courier is None:
                 raise CourierNotFound()
             courier.ensure_deletable()
             await uow.couriers.delete(checked_id)
-            await uow.commit()
+
+        await in_transaction(self._uow, work)

@@ -14,6 +14,7 @@ from courier_core.errors import (
     CourierNotFound,
     DeliveryExists,
     DeliveryNotFound,
+    InvalidInput,
     NoAvailableCouriers,
     OrderFinished,
 )
@@ -34,6 +35,7 @@ from courier_core.model import (
     validate_order_id,
 )
 from courier_core.ports import DeliveryRepository, Metrics, UnitOfWork, UnitOfWorkFactory
+from courier_core.usecases.transactions import in_transaction
 
 EXPIRY_BATCH = 500
 
@@ -69,14 +71,18 @@ class WaitingQueue:
     async def give_courier(self, uow: UnitOfWork, courier: Courier) -> Delivery | None:
         """Give the available ``courier`` to the oldest waiting order that still needs one.
 
+        Takes the queue's shared lock first, so an order being queued at this moment (which takes it
+        exclusively) is either seen here or sees this courier free: none waits next to a free courier.
         Orders that finished or got a delivery meanwhile leave the queue on the way. The caller saves
         the courier; returns the new delivery, if any.
         """
-        while courier.is_available:
-            waiting = await uow.waiting.pop_oldest()
+        if not courier.is_available:
+            return None
+        await uow.waiting.lock_queue(exclusive=False)
+        while True:
+            waiting = await uow.waiting.pop_oldest()  # its order is locked for us: no waiting on it
             if waiting is None:
                 return None
-            await uow.deliveries.lock_order(waiting.order_id)
             known = await uow.orders.get(waiting.order_id)
             if known is not None and known.is_finished:
                 continue
@@ -86,7 +92,6 @@ class WaitingQueue:
             await uow.deliveries.add(delivery)
             self._metrics.assignment("assigned")
             return delivery
-        return None
 
 
 class DeliveryService:
@@ -109,10 +114,7 @@ class DeliveryService:
 
     async def assign(self, command: AssignOrder) -> Assignment | Queued:
         """Assign an order in its own transaction (see :meth:`assign_in`)."""
-        async with self._uow() as uow:
-            result = await self.assign_in(uow, command)
-            await uow.commit()
-        return result
+        return await in_transaction(self._uow, lambda uow: self.assign_in(uow, command))
 
     async def assign_in(self, uow: UnitOfWork, command: AssignOrder) -> Assignment | Queued:
         """Assign an order inside ``uow``'s transaction, serialised on the order.
@@ -123,6 +125,9 @@ class DeliveryService:
         order_id = validate_order_id(command.order_id)
         chosen = None if command.courier_id is None else validate_courier_id(command.courier_id, "courier_id")
         exclude = [validate_courier_id(c, "exclude_courier_ids") for c in command.exclude_courier_ids]
+        if command.wait and (chosen is not None or exclude):
+            # The queue gives an order the next courier freed, whoever it is.
+            raise InvalidInput("wait", "wait cannot be combined with courier_id or exclude_courier_ids")
         await uow.deliveries.lock_order(order_id)
         known = await uow.orders.get(order_id)
         if known is not None and known.is_finished:
@@ -132,16 +137,22 @@ class DeliveryService:
             self._metrics.assignment("exists")
             raise DeliveryExists()
         courier = await self._choose(uow, chosen=chosen, exclude=exclude)
-        if courier is None:
-            if command.wait:
+        if courier is None and command.wait:
+            # Exclusive against couriers being freed (see WaitingQueue.give_courier): look once more
+            # under the lock, then queue; a courier freed after this will see the order.
+            await uow.waiting.lock_queue(exclusive=True)
+            courier = await uow.couriers.pick_available()
+            if courier is None:
                 waiting = await uow.waiting.add(order_id)
                 self._metrics.assignment("waiting")
                 return Queued(order_id=order_id, since=waiting.since)
+        if courier is None:
             self._metrics.assignment("no_courier")
             raise NoAvailableCouriers()
         delivery = courier.start_delivery(order_id, now=await uow.now(), policy=self._policy)
         await uow.deliveries.add(delivery)
         await uow.couriers.save(courier)
+        await uow.waiting.remove(order_id)  # it may have waited: an assigned order waits no more
         self._metrics.assignment("assigned")
         return Assignment(
             courier_id=courier.id,
@@ -152,7 +163,10 @@ class DeliveryService:
 
     async def _choose(self, uow: UnitOfWork, *, chosen: int | None, exclude: Sequence[int]) -> Courier | None:
         if chosen is None:
-            return await uow.couriers.pick_available(exclude=exclude)
+            courier = await uow.couriers.pick_available(exclude=exclude)
+            if courier is None:  # every candidate locked (being edited or freed)? wait for the best
+                courier = await uow.couriers.pick_available(exclude=exclude, wait=True)
+            return courier
         courier = await uow.couriers.get(chosen, for_update=True)
         if courier is None:
             raise CourierNotFound()
@@ -162,10 +176,7 @@ class DeliveryService:
 
     async def unassign(self, order_id: object) -> DeliveryOutcome:
         """Undo the order's active delivery in its own transaction (see :meth:`unassign_in`)."""
-        async with self._uow() as uow:
-            outcome = await self.unassign_in(uow, order_id)
-            await uow.commit()
-        return outcome
+        return await in_transaction(self._uow, lambda uow: self.unassign_in(uow, order_id))
 
     async def unassign_in(self, uow: UnitOfWork, order_id: object) -> DeliveryOutcome:
         """Undo the order's active delivery: it never happened, the courier is available again.
@@ -186,10 +197,7 @@ class DeliveryService:
 
     async def complete(self, order_id: object) -> DeliveryOutcome:
         """Complete the order's delivery in its own transaction (see :meth:`complete_in`)."""
-        async with self._uow() as uow:
-            outcome = await self.complete_in(uow, order_id)
-            await uow.commit()
-        return outcome
+        return await in_transaction(self._uow, lambda uow: self.complete_in(uow, order_id))
 
     async def complete_in(self, uow: UnitOfWork, order_id: object) -> DeliveryOutcome:
         """Complete the order's active delivery; an ended delivery answers its actual status.
@@ -212,17 +220,19 @@ class DeliveryService:
         """Expire every active delivery past its deadline and free its courier; return how many."""
         released = 0
         while True:
-            async with self._uow() as uow:
-                expired = await uow.deliveries.expire_due(limit=EXPIRY_BATCH)
-                for delivery in expired:
-                    await self._free(uow, delivery)
-                await uow.commit()
+            expired = await in_transaction(self._uow, self._expire_batch)
             released += len(expired)
             if len(expired) < EXPIRY_BATCH:
                 break
         if released:
             self._metrics.deliveries_expired(released)
         return released
+
+    async def _expire_batch(self, uow: UnitOfWork) -> list[Delivery]:
+        expired = await uow.deliveries.expire_due(limit=EXPIRY_BATCH)
+        for delivery in expired:
+            await self._free(uow, delivery)
+        return expired
 
     async def _free(self, uow: UnitOfWork, delivery: Delivery) -> None:
         courier = await self._courier_of(uow, delivery)
@@ -253,6 +263,11 @@ class DeliveryService:
         limit = validate_limit(query.limit)
         status = None if query.status is None else validate_delivery_status(query.status)
         courier_id = None if query.courier_id is None else validate_courier_id(query.courier_id, "courier_id")
+        if query.after is not None:
+            try:
+                validate_order_id(query.after.order_id)
+            except InvalidInput:
+                raise InvalidInput("after", "invalid cursor") from None
         items = await self._deliveries.list(
             status=status, courier_id=courier_id, after=query.after, limit=limit + 1
         )

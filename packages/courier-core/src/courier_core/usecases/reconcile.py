@@ -122,6 +122,12 @@ class Reconciler:
             async with self._uow() as uow:
                 outcome = await self._reconcile_in(uow, order)
                 await uow.commit()
+        except InvalidInput as exc:  # e.g. a status no order can have: skipped for good
+            log.warning(
+                "reconciliation skips an invalid order",
+                extra={"order_id": order.order_id, "detail": str(exc)},
+            )
+            return "invalid"
         except CourierError as exc:
             # One order failing (a bad id, the database for a moment) must not stop the others.
             log.warning(
