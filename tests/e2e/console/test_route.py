@@ -81,3 +81,11 @@ def test_console_is_not_rate_limited_but_the_api_is(http: httpx.Client) -> None:
     assert not [page for page in pages if "x-ratelimit-limit" in page.headers]
     calls = [http.get("/api/v1/couriers").status_code for _ in range(3)]
     assert 429 in calls
+
+
+def test_console_requests_are_counted_by_their_own_route(http: httpx.Client) -> None:
+    http.get("/console").raise_for_status()
+    http.get("/console/assets/main.js").raise_for_status()
+    exposition = http.get("/metrics").text
+    assert 'path="/console"' in exposition
+    assert 'path="/console/assets/{path}"' in exposition
