@@ -48,6 +48,8 @@ async def test_openapi_document_lists_every_route_of_the_spec(http: httpx.AsyncC
     assert document["openapi"].startswith("3.1")
     listed = {(method, path) for path, item in document["paths"].items() for method in item}
     assert listed == SPEC_ROUTES
+    ids = [op["operationId"] for item in document["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
     create = document["paths"]["/api/v1/courier"]["post"]
     schema_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schema = document["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]

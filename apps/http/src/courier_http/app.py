@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from importlib.metadata import version
 
 from dependency_injector import providers
@@ -64,6 +65,21 @@ class Runtime:
     worker: ExpiryWorker | None = None
 
 
+@dataclass(frozen=True)
+class Telemetry:
+    """The app's Prometheus registry, its series, and the registry a scrape reads."""
+
+    registry: CollectorRegistry
+    http: HttpMetrics
+    core: PrometheusMetrics
+    scrape: CollectorRegistry
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None) -> Telemetry:
+        registry = registry if registry is not None else CollectorRegistry()
+        return cls(registry, HttpMetrics(registry), PrometheusMetrics(registry), scrape_registry(registry))
+
+
 def create_app(
     settings: Settings,
     *,
@@ -72,29 +88,39 @@ def create_app(
     limiter: TokenBucketLimiter | None = None,
 ) -> Starlette:
     """The API for ``settings``; ``registry``, ``adapters`` and ``limiter`` may be injected by tests."""
-    registry = registry if registry is not None else CollectorRegistry()
-    http_metrics = HttpMetrics(registry)
-    core_metrics = PrometheusMetrics(registry)
-    scrape = scrape_registry(registry)
+    telemetry = Telemetry.create(registry)
     runtime = Runtime()
-    business_api = api.BusinessApi(runtime)
-    business = api.operations(business_api)
-    versioned = api.v1_operations(business_api)
-    operational: list[Operation] = []
-    ops_api = ops.OperationalApi(
-        runtime,
-        scrape=scrape,
-        metrics_token=settings.metrics_token,
-        document=lambda: openapi.document(
-            business, operational, prefixes=PREFIXES, version=_version(), versioned=versioned
-        ),
-    )
-    operational.extend(ops.operations(ops_api))
-    limit = _authentication(settings) + _rate_limit(settings, limiter, http_metrics)
     deadlines = Deadlines(settings.request_timeout)
+    app = Starlette(
+        routes=_route_table(settings, runtime, telemetry, deadlines, limiter),
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware, fmt=settings.log_format),
+            Middleware(MetricsMiddleware, metrics=telemetry.http),
+            Middleware(RecoveryMiddleware),
+        ],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=_lifespan(settings, runtime, telemetry, adapters, deadlines),
+    )
+    app.state.runtime = runtime
+    app.state.registry = telemetry.registry
+    return app
+
+
+def _route_table(
+    settings: Settings,
+    runtime: Runtime,
+    telemetry: Telemetry,
+    deadlines: Deadlines,
+    limiter: TokenBucketLimiter | None,
+) -> list[BaseRoute]:
+    business_api = api.BusinessApi(runtime)
+    business, versioned = api.operations(business_api), api.v1_operations(business_api)
+    operational = _operational(settings, runtime, telemetry, business, versioned)
+    limit = _authentication(settings) + _rate_limit(settings, limiter, telemetry.http)
     business_routes = routes(business, deadlines=deadlines, middleware=limit)
     versioned_routes = routes(versioned, deadlines=deadlines, middleware=limit)
-    table: Sequence[BaseRoute] = [
+    return [
         # First: most traffic, one match to reach it. Paths beyond the seed live under /api/v1 only.
         Mount(api.API_PREFIX, routes=[*business_routes, *versioned_routes]),
         *routes(operational, deadlines=Deadlines(None)),
@@ -103,20 +129,26 @@ def create_app(
         # match every path and turn a wrong method on an operational route into a 404.
         *business_routes,
     ]
-    app = Starlette(
-        routes=table,
-        middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(AccessLogMiddleware, fmt=settings.log_format),
-            Middleware(MetricsMiddleware, metrics=http_metrics),
-            Middleware(RecoveryMiddleware),
-        ],
-        exception_handlers={HTTPException: _http_error},
-        lifespan=_lifespan(settings, runtime, scrape, core_metrics, adapters, deadlines),
+
+
+def _operational(
+    settings: Settings,
+    runtime: Runtime,
+    telemetry: Telemetry,
+    business: Sequence[Operation],
+    versioned: Sequence[Operation],
+) -> list[Operation]:
+    operational: list[Operation] = []
+    ops_api = ops.OperationalApi(
+        runtime,
+        scrape=telemetry.scrape,
+        metrics_token=settings.metrics_token,
+        document=lambda: openapi.document(
+            business, operational, prefixes=PREFIXES, version=_version(), versioned=versioned
+        ),
     )
-    app.state.runtime = runtime
-    app.state.registry = registry
-    return app
+    operational.extend(ops.operations(ops_api))
+    return operational
 
 
 def _authentication(settings: Settings) -> list[Middleware]:
@@ -139,8 +171,7 @@ def _rate_limit(
 def _lifespan(
     settings: Settings,
     runtime: Runtime,
-    scrape: CollectorRegistry,
-    metrics: PrometheusMetrics,
+    telemetry: Telemetry,
     injected: Adapters | None,
     deadlines: Deadlines,
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
@@ -149,28 +180,33 @@ def _lifespan(
         async with AsyncExitStack() as stack:
             stack.push_async_callback(deadlines.stop)
             adapters = injected or await _adapters(settings, stack)
-            _measure_ports(adapters, metrics)
-            use_cases = UseCases(adapters=adapters)
-            database: PostgresDatabase = adapters.database()
-            # wait=False: the API starts (and answers 503) while the database is down.
-            await database.open(wait=False)
-            stack.push_async_callback(database.close)
-            runtime.database = database
-            runtime.couriers = use_cases.couriers()
-            runtime.deliveries = use_cases.deliveries()
-            runtime.collector = DatabaseCollector(database)
-            scrape.register(runtime.collector)
-            stack.callback(scrape.unregister, runtime.collector)
-            runtime.worker = ExpiryWorker(
-                runtime.deliveries.release_expired, interval=settings.release_interval
-            )
-            runtime.worker.start()
-            stack.push_async_callback(runtime.worker.stop)
-            log.info("courier-api ready", extra={"database": database_safe_url(database)})
+            await _start(settings, runtime, telemetry, adapters, stack)
             yield
         log.info("courier-api stopped")
 
     return lifespan
+
+
+async def _start(
+    settings: Settings, runtime: Runtime, telemetry: Telemetry, adapters: Adapters, stack: AsyncExitStack
+) -> None:
+    """Open the pool, build the use cases, register the database gauges, start the expiry worker."""
+    _measure_ports(adapters, telemetry.core)
+    use_cases = UseCases(adapters=adapters)
+    database: PostgresDatabase = adapters.database()
+    # wait=False: the API starts (and answers 503) while the database is down.
+    await database.open(wait=False)
+    stack.push_async_callback(database.close)
+    runtime.database = database
+    runtime.couriers = use_cases.couriers()
+    runtime.deliveries = use_cases.deliveries()
+    runtime.collector = DatabaseCollector(database)
+    telemetry.scrape.register(runtime.collector)
+    stack.callback(telemetry.scrape.unregister, runtime.collector)
+    runtime.worker = ExpiryWorker(runtime.deliveries.release_expired, interval=settings.release_interval)
+    runtime.worker.start()
+    stack.push_async_callback(runtime.worker.stop)
+    log.info("courier-api ready", extra={"database": database_safe_url(database)})
 
 
 def _measure_ports(adapters: Adapters, metrics: PrometheusMetrics) -> None:

@@ -46,17 +46,14 @@ def document(
         types.extend(t for t in (op.body, op.answer) if t is not None)
     found, components = msgspec.json.schema_components(types, ref_template=REF)
     schema_of = dict(zip(map(_key, types), found, strict=True))
+    placed = [(prefix, op, True) for prefix in prefixes for op in business]
+    placed += [(prefixes[0], op, True) for op in versioned] + [("", op, False) for op in operational]
     paths: dict[str, dict[str, Any]] = {}
-    for prefix in prefixes:
-        for op in business:
-            item = _operation(op, schema_of, limited=True)
-            paths.setdefault(prefix + op.path, {})[op.method.lower()] = item
-    for op in versioned:
-        paths.setdefault(prefixes[0] + op.path, {})[op.method.lower()] = _operation(
-            op, schema_of, limited=True
-        )
-    for op in operational:
-        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schema_of, limited=False)
+    for prefix, op, limited in placed:
+        item = _operation(op, schema_of, limited=limited)
+        if limited and prefix != prefixes[0]:
+            item["operationId"] += "_unversioned"  # operation ids are unique across the document
+        paths.setdefault(prefix + op.path, {})[op.method.lower()] = item
     return {
         "openapi": "3.1.0",
         "info": {
@@ -105,4 +102,5 @@ def _operation(op: Operation, schema_of: dict[str, Any], *, limited: bool) -> di
 
 
 def _operation_id(op: Operation) -> str:
-    return op.handler.__name__
+    name: str = op.handler.__name__
+    return name if op.method in ("GET", "POST", "PUT", "DELETE") else f"{name}_{op.method.lower()}"
