@@ -26,9 +26,11 @@ uv: ## Install uv (from PyPI) when it is missing
 .PHONY: sync
 sync: .venv/.synced ## Install every package of the workspace (uv sync)
 
+ORDER_RATE ?= 0.5
+
 .PHONY: run
-run: sync ## Run courier on its embedded defaults (PostgreSQL, API); Ctrl-C stops everything
-	$(UV) run --frozen courier dev up
+run: sync ## Run the local stack (PostgreSQL, Kafka, order simulator, API, consumer); Ctrl-C stops it
+	$(UV) run --frozen courier dev up --order-rate $(ORDER_RATE)
 
 .PHONY: test
 test: sync test-core-alone ## Every test (core alone, unit, integration, e2e) with a coverage report
@@ -68,6 +70,10 @@ lint: sync ## ruff, ruff format --check, mypy --strict, import boundaries
 format: sync ## Format the code and fix what ruff can
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+.PHONY: proto
+proto: sync ## Regenerate the gRPC code from proto/ (grpcio-tools + mypy-protobuf)
+	$(UV) run --frozen python proto/generate.py
 
 .PHONY: migrate
 migrate: sync ## Apply migrations to COURIER_DATABASE_URL (or the embedded database)
