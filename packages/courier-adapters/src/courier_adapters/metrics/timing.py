@@ -50,10 +50,19 @@ class TimedPort:
         attribute = getattr(self._inner, name)
         if not inspect.iscoroutinefunction(attribute):
             return attribute
-        wrapped = timed(self._metrics, self._port, name)(attribute)
+        metrics, port = self._metrics, self._port
+
+        # No functools.wraps: a unit of work wraps its repositories anew in every transaction.
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await attribute(*args, **kwargs)
+            finally:
+                metrics.port_call(port, name, time.perf_counter() - started)
+
         # Cached on the instance: later lookups skip __getattr__ and the wrapping.
-        setattr(self, name, wrapped)
-        return wrapped
+        setattr(self, name, call)
+        return call
 
     def __repr__(self) -> str:
         return f"TimedPort({self._inner!r}, port={self._port!r})"
