@@ -59,6 +59,14 @@ test-integration: sync ## Adapters against real PostgreSQL, broker and gRPC serv
 test-e2e: sync ## The apps as real processes
 	$(PYTEST) tests/e2e -q
 
+.PHONY: test-console
+test-console: sync ## The dispatcher's console in a real browser (Debian's chromium)
+	$(PYTEST) tests/e2e/console -q
+
+.PHONY: console-screenshots
+console-screenshots: sync ## Renew docs/console/*.png from the browser tests
+	COURIER_CONSOLE_SCREENSHOTS=docs/console $(PYTEST) tests/e2e/console/test_screens.py -q
+
 .PHONY: lint
 lint: sync ## ruff, ruff format --check, mypy --strict, import boundaries
 	$(UV) run --frozen ruff check .

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import psycopg
+
 from courier_adapters.postgres import migrate
 from tests.integration.cli.conftest import Cli, single_line_error
 
@@ -52,3 +54,21 @@ def test_upgrade_of_an_unknown_revision_is_an_error_without_traceback(cli: Cli) 
     result = cli("db", "upgrade", "not-a-revision")
     assert result.exit_code == 2
     assert "not-a-revision" in single_line_error(result)
+
+
+def test_check_passes_on_sound_data_and_names_what_is_broken(cli: Cli, database_url: str) -> None:
+    sound = cli("db", "check", "--json")
+    assert sound.exit_code == 0, sound.stderr
+    assert json.loads(sound.stdout)["ok"] is True
+    with psycopg.connect(database_url, autocommit=True) as conn:  # broken behind courier's back
+        conn.execute(
+            "INSERT INTO couriers (name, phone, status, transport_type) VALUES ('A', '+70000000001', 'busy', 'car')"
+        )
+    broken = cli("db", "check", "--json")
+    assert broken.exit_code == 1
+    assert json.loads(broken.stdout)["violations"] == [
+        {"invariant": "busy courier without an active delivery", "keys": ["1"]}
+    ]
+    table = cli("db", "check")
+    assert table.exit_code == 1
+    assert "broken: busy courier without an active delivery: 1" in table.stderr

@@ -10,9 +10,9 @@ import psycopg
 import typer
 from alembic.util import CommandError
 
-from courier_adapters.postgres import migrate
-from courier_cli.errors import UsageProblem
-from courier_cli.output import JSON_OPTION, emit
+from courier_adapters.postgres import invariants, migrate
+from courier_cli.errors import EXIT_DOMAIN, UsageProblem
+from courier_cli.output import JSON_OPTION, emit, note
 from courier_cli.runtime import CONNECT_TIMEOUT, CliState, database
 
 app = typer.Typer(
@@ -94,3 +94,30 @@ def downgrade(
             migrate.downgrade(target.url, revision)
         state = _state(target.safe_url, target.url)
     emit({**state, "previous": before}, as_json=as_json)
+
+
+@app.command("check")
+def check(ctx: typer.Context, as_json: Json = False) -> None:
+    """Look for broken invariants: busy couriers without a delivery, active deliveries of couriers
+    that are not busy, couriers with two active deliveries, wrong delivery counters, assigned orders
+    still waiting. Exit 0 when all hold, 1 when any is broken (each listed with up to 20 ids).
+
+    Example: courier db check --json
+    """
+    with database(CliState.of(ctx).settings, migrate_now=False) as target:
+        _check_reachable(target.url)
+        violations = invariants.check(target.url)
+    result = {
+        "database": target.safe_url,
+        "ok": not violations,
+        "violations": [{"invariant": v.invariant, "keys": v.keys} for v in violations],
+    }
+    if as_json:
+        emit(result, as_json=True)
+    elif violations:
+        for violation in violations:
+            note(f"broken: {violation}")
+    else:
+        note(f"all invariants hold ({len(invariants.CHECKS)} checked) in {target.safe_url}")
+    if violations:
+        raise typer.Exit(code=EXIT_DOMAIN)

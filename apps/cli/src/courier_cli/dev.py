@@ -124,7 +124,8 @@ COMPONENTS: tuple[Component, ...] = (
 def _where(component: Component, plan: Plan) -> str:
     probe = component.probe(plan)
     if component.name == "courier-api":
-        return f"http://{HOST}:{probe.port}  (docs: /openapi.json)"
+        base = f"http://{HOST}:{probe.port}"
+        return f"{base}  (console: {base}/console, docs: /openapi.json)"
     if component.name == "order-service":
         return f"grpc {HOST}:{probe.port}, control http://{HOST}:{plan.ports.control}"
     if component.name == "courier-consumer":
