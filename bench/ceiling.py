@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from courier_adapters.postgres import statements as sql
+from courier_adapters.postgres.repositories import POP_CANDIDATES
 from courier_core.model import FINISHED_ORDER_STATUSES
 
 Row = tuple[Any, ...]
@@ -77,8 +78,34 @@ async def one(conn: Conn, stmt: sql.Statement, **params: Any) -> Row | None:
     return await cursor.fetchone()
 
 
+async def every(conn: Conn, stmt: sql.Statement, **params: Any) -> list[Row]:
+    cursor = await conn.execute(stmt.sql, stmt.params(**params))
+    return await cursor.fetchall()
+
+
+class Refused(Exception):
+    """A domain refusal (404, 409): the transaction rolls back and the client gets the error."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(code)
+        self.status, self.code = status, code
+
+
+@contextlib.asynccontextmanager
+async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
+    """``BEGIN``/``COMMIT`` (``ROLLBACK`` on error) sent as ``PostgresUnitOfWork`` sends them."""
+    async with pool.connection() as conn:
+        await conn.execute("BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT")
+
+
 class Ceiling:
-    """The handlers, over one pool."""
+    """The handlers, over one pool; each runs courier's statements in courier's order."""
 
     def __init__(self, pool: AsyncConnectionPool[Conn]) -> None:
         self.pool = pool
@@ -100,8 +127,9 @@ class Ceiling:
         return json_response([courier_json(r) for r in rows[:limit]])
 
     async def create_courier(self, request: Request) -> Response:
+        """``CourierService.create``: insert, then the freed courier may take a waiting order."""
         body = msgspec.json.decode(await request.body())
-        async with self.pool.connection() as conn, conn.transaction():
+        async with transaction(self.pool) as conn:
             row = await one(
                 conn,
                 sql.courier_insert(),
@@ -116,19 +144,11 @@ class Ceiling:
 
     async def assign(self, request: Request) -> Response:
         order_id = msgspec.json.decode(await request.body())["order_id"]
-        async with self.pool.connection() as conn, conn.transaction():
-            locked = await one(conn, sql.order_lock(), order_id=order_id)
-            assert locked is not None
-            known = await one(conn, sql.order_get(), order_id=order_id)
-            if known is not None and known[1] in FINISHED:
-                return error(409, "order_finished")
-            if await one(conn, sql.delivery_get(False), order_id=order_id) is not None:
-                return error(409, "delivery_exists")
-            courier = await one(conn, sql.courier_pick(False))
-            if courier is None:
-                return error(409, "no_available_couriers")
-            deadline: datetime = locked[1] + DEADLINES[courier[4]]
-            await self._start_delivery(conn, courier, order_id, now=locked[1], deadline=deadline)
+        try:
+            async with transaction(self.pool) as conn:
+                courier, deadline = await self._assign(conn, order_id)
+        except Refused as refused:
+            return error(refused.status, refused.code)
         return json_response(
             {
                 "courier_id": courier[0],
@@ -138,29 +158,48 @@ class Ceiling:
             }
         )
 
-    async def unassign(self, request: Request) -> Response:
-        order_id = msgspec.json.decode(await request.body())["order_id"]
-        async with self.pool.connection() as conn, conn.transaction():
-            await one(conn, sql.order_lock(), order_id=order_id)
-            delivery = await one(conn, sql.delivery_get(True), order_id=order_id)
-            if delivery is None or delivery[2] != "active":
-                return error(404, "delivery_not_found")
-            courier = await one(conn, sql.courier_get(True), id=delivery[1])
-            assert courier is not None
-            await conn.execute(sql.delivery_delete().sql, {"order_id": order_id})
-            await self._no_waiting_order(conn)
-            await self._save(conn, courier, status="available", total=courier[7] - 1)
-        return json_response({"order_id": order_id, "status": "unassigned", "courier_id": courier[0]})
-
-    async def _start_delivery(
-        self, conn: Conn, courier: Row, order_id: str, *, now: datetime, deadline: datetime
-    ) -> None:
+    async def _assign(self, conn: Conn, order_id: str) -> tuple[Row, datetime]:
+        """``DeliveryService.assign_in`` without a chosen courier and without waiting."""
+        locked = await one(conn, sql.order_lock(), order_id=order_id)
+        assert locked is not None
+        known = await one(conn, sql.order_get(), order_id=order_id)
+        if known is not None and known[1] in FINISHED:
+            raise Refused(409, "order_finished")
+        if await one(conn, sql.delivery_get(False), order_id=order_id) is not None:
+            raise Refused(409, "delivery_exists")
+        courier = await one(conn, sql.courier_pick(False))
+        if courier is None:  # every candidate locked? courier waits for the best one
+            courier = await one(conn, sql.courier_pick(False, skip_locked=False))
+        if courier is None:
+            raise Refused(409, "no_available_couriers")
+        deadline: datetime = locked[1] + DEADLINES[courier[4]]
         insert = sql.delivery_insert()
         values = {"order_id": order_id, "courier_id": courier[0], "status": "active"}
         await conn.execute(
-            insert.sql, insert.params(**values, assigned_at=now, deadline=deadline, finished_at=None)
+            insert.sql, insert.params(**values, assigned_at=locked[1], deadline=deadline, finished_at=None)
         )
         await self._save(conn, courier, status="busy", total=courier[7] + 1)
+        await one(conn, sql.waiting_remove(), order_id=order_id)
+        return courier, deadline
+
+    async def unassign(self, request: Request) -> Response:
+        """``DeliveryService.unassign_in``: the freed courier may take a waiting order."""
+        order_id = msgspec.json.decode(await request.body())["order_id"]
+        try:
+            async with transaction(self.pool) as conn:
+                await one(conn, sql.order_lock(), order_id=order_id)
+                delivery = await one(conn, sql.delivery_get(True), order_id=order_id)
+                if delivery is None or delivery[2] != "active":
+                    raise Refused(404, "delivery_not_found")
+                courier = await one(conn, sql.courier_get(True), id=delivery[1])
+                assert courier is not None
+                delete = sql.delivery_delete()
+                await conn.execute(delete.sql, delete.params(order_id=order_id))
+                await self._no_waiting_order(conn)
+                await self._save(conn, courier, status="available", total=courier[7] - 1)
+        except Refused as refused:
+            return error(refused.status, refused.code)
+        return json_response({"order_id": order_id, "status": "unassigned", "courier_id": courier[0]})
 
     @staticmethod
     async def _save(conn: Conn, courier: Row, *, status: str, total: int) -> None:
@@ -169,8 +208,10 @@ class Ceiling:
 
     @staticmethod
     async def _no_waiting_order(conn: Conn) -> None:
-        """courier gives a freed courier to the oldest waiting order; the bench never queues any."""
-        if await one(conn, sql.waiting_pop_oldest()) is not None:
+        """``WaitingQueue.give_courier``: the queue's shared lock, then its candidates (the bench
+        never queues an order, so there are none)."""
+        await one(conn, sql.queue_lock(False))
+        if await every(conn, sql.waiting_candidates(), limit=POP_CANDIDATES):
             raise RuntimeError("the ceiling app does not serve waiting orders")
 
     async def ready(self, request: Request) -> Response:

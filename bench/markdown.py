@@ -178,17 +178,35 @@ def _events(results: dict[str, Any]) -> str:
         )
         for r in events["runs"]
     ]
-    return "## Events\n\n" + table(
-        (
-            "consumers",
-            "events (burst)",
-            "events/s",
-            "paced at /s",
-            "produce→assigned p50 ms",
-            "p99 ms",
-            "exactly once",
-        ),
-        rows,
+    return (
+        "## Events\n\n"
+        + _consumer_profile(events)
+        + table(
+            (
+                "consumers",
+                "events (burst)",
+                "events/s",
+                "paced at /s",
+                "produce→assigned p50 ms",
+                "p99 ms",
+                "exactly once",
+            ),
+            rows,
+        )
+    )
+
+
+def _consumer_profile(events: dict[str, Any]) -> str:
+    """Where one consumer's CPU goes per event (paced phase, 1 consumer), before the events table."""
+    found = next((r["profile"] for r in events["runs"] if r.get("profile")), None)
+    if not found:
+        return ""
+    rows = [(x["layer"], x["us_per_request"], f"{x['share']:.1%}") for x in found["layers"]]
+    rows.append(("**total**", found["cpu_us_per_event"], f"{found['samples']} samples"))
+    return (
+        f"One consumer's CPU per event ({found['events']:,} paced events, py-spy):\n\n"
+        + table(("layer", "µs/event", "share"), rows)
+        + "\n"
     )
 
 

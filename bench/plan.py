@@ -24,7 +24,7 @@ class Plan:
     page_duration: float = 4.0
     soak_requests: int = 1_000_000
     soak_round: float = 30.0
-    soak_budget: float = 420.0
+    soak_budget: float = 480.0
     events: int = 20_000
     events_partitions: int = 4
     events_budget: float = 120.0

@@ -58,7 +58,8 @@ def _wrk_version() -> str:
         done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return (done.stdout or done.stderr).splitlines()[0] if (done.stdout or done.stderr) else ""
+    words = (done.stdout or done.stderr).split()
+    return " ".join(words[:2])
 
 
 def meta(*, command: str, postgres: str, load_before: str) -> dict[str, Any]:

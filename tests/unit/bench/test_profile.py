@@ -65,4 +65,19 @@ def test_consumer_frames_are_told_apart_from_the_kafka_client_and_adapter() -> N
     assert layer_of(parse_frame("Worker.run (courier_consumer/worker.py:10)")) == "courier_consumer.worker"
     adapter = parse_frame("publish (courier_adapters/kafka/dead_letters.py:5)")
     assert layer_of(adapter) == "Kafka adapter (courier_adapters.kafka)"
-    assert layer_of(parse_frame("KafkaConsumer.poll (kafka/consumer/group.py:1)")) == "Kafka client (kafka-python)"
+    assert (
+        layer_of(parse_frame("KafkaConsumer.poll (kafka/consumer/group.py:1)"))
+        == "Kafka client (kafka-python)"
+    )
+
+
+def test_threads_blocked_in_select_or_a_lock_are_not_cpu_work() -> None:
+    raw = "\n".join(
+        [
+            f"{ROOT};KafkaClient.poll (kafka/client_async.py:1);EpollSelector.select (selectors.py:468) 9",
+            f"{ROOT};_worker (concurrent/futures/thread.py:81);Condition.wait (threading.py:320) 4",
+            f"{ROOT};KafkaClient.poll (kafka/client_async.py:1) 2",
+        ]
+    )
+
+    assert breakdown(raw) == Counter({"Kafka client (kafka-python)": 2})
