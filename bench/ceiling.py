@@ -50,7 +50,7 @@ def pool_arguments(url: str) -> dict[str, Any]:
         "max_size": POOL_MAX,
         "open": False,
         "timeout": 5.0,
-        "reconnect_timeout": 0,
+        "reconnect_timeout": 86400,
         "name": "courier",
         "kwargs": {
             "autocommit": True,

@@ -55,10 +55,12 @@ def test_ceiling_pool_is_built_like_postgres_database() -> None:
     ours = PostgresDatabase(url).pool
     theirs = ceiling.pool_arguments(url)
 
-    assert (ours.min_size, ours.max_size, ours.timeout) == (
+    assert (ours.min_size, ours.max_size, ours.timeout, ours.reconnect_timeout, ours.name) == (
         theirs["min_size"],
         theirs["max_size"],
         theirs["timeout"],
+        theirs["reconnect_timeout"],
+        theirs["name"],
     )
     assert ours.kwargs == theirs["kwargs"]
 
