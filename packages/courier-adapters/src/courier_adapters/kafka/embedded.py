@@ -75,11 +75,17 @@ class EmbeddedBroker:
         host: str = LOOPBACK,
         timeout: float = 15.0,
         log_file: Path | None = None,
+        advertised_port: int | None = None,
     ) -> EmbeddedBroker:
-        """Start the broker on ``host:port`` (a free port by default) and wait until it accepts."""
+        """Start the broker on ``host:port`` (a free port by default) and wait until it accepts.
+
+        ``advertised_port`` is the port clients are told to connect to (a proxy in front of the
+        broker, say); by default the broker's own.
+        """
         port = port or free_port(host)
         url = f"tcp://{host}:{port}"
-        command = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        advertised = f"tcp://{host}:{advertised_port or port}"
+        command = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised]
         output: IO[bytes] | int = subprocess.DEVNULL
         if log_file is not None:
             output = log_file.open("ab")
