@@ -46,7 +46,7 @@ def run(ctx: Context, url: str) -> None:
             try:
                 if _serves(ctx, server):
                     rows += _cases(ctx, server, target=target, workers=workers)
-                    if workers == 1:
+                    if workers == min(ctx.plan.workers):
                         profiles[target] = _profile(ctx, server)
                     if target == "courier" and workers == max(ctx.plan.workers):
                         ctx.results["memory"] = memory.soak(ctx, server)

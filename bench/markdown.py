@@ -247,7 +247,8 @@ def _profile(results: dict[str, Any]) -> str:
     courier, ceiling = profiles.get("courier", {}), profiles.get("ceiling", {})
     if not courier and not ceiling:
         return ""
-    out = ["## Where the time goes (CPU µs per request, one worker)\n"]
+    workers = min(results.get("plan", {}).get("workers", [1]))
+    out = [f"## Where the time goes (CPU µs per request, one worker of a {workers}-worker server)\n"]
     for case in sorted(set(courier) | set(ceiling)):
         mine, base = courier.get(case, {}), ceiling.get(case, {})
         base_layers = {layer["layer"]: layer for layer in base.get("layers", [])}

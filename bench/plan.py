@@ -37,6 +37,7 @@ FULL = Plan()
 SMOKE = replace(
     FULL,
     smoke=True,
+    workers=(2,),  # one pass is enough to prove the harness (and exercises worker discovery)
     couriers=20_000,
     duration=1.0,
     warmup=0.0,
