@@ -37,7 +37,7 @@ test: sync test-core-alone ## Every test (core alone, unit, integration, e2e) wi
 	@rm -f .coverage .coverage.*
 	timeout $(UNIT_BUDGET) $(PYTEST) packages/courier-core/tests tests/unit --cov --cov-report= -q
 	timeout $(INTEGRATION_BUDGET) $(PYTEST) tests/contract tests/integration --cov --cov-append --cov-report= -q
-	timeout $(E2E_BUDGET) $(PYTEST) tests/e2e --cov --cov-append --cov-report= -q
+	timeout $(E2E_BUDGET) $(PYTEST) tests/e2e tests/faults --cov --cov-append --cov-report= -q
 	$(UV) run --frozen coverage report
 	$(UV) run --frozen coverage report --include='*/courier_core/*' --fail-under=95 >/dev/null && echo "courier_core coverage >= 95%"
 
