@@ -59,6 +59,12 @@ test-integration: sync ## Adapters against real PostgreSQL, broker and gRPC serv
 test-e2e: sync ## The apps as real processes
 	$(PYTEST) tests/e2e -q
 
+SOAK_SECONDS ?= 600
+
+.PHONY: soak
+soak: sync ## 10 minutes of mixed API and event load; then invariants and memory are checked (not in CI)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PYTEST) tests/soak -q -s
+
 .PHONY: test-console
 test-console: sync ## The dispatcher's console in a real browser (Debian's chromium)
 	$(PYTEST) tests/e2e/console -q
