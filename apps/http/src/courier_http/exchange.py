@@ -20,6 +20,7 @@ from courier_core.errors import CourierError
 from courier_http.errors import ApiError, from_core, render, unavailable
 
 MAX_BODY = 1024 * 1024
+BODYLESS = frozenset({"GET", "HEAD"})
 JSON = (b"content-type", b"application/json")
 _encode = msgspec.json.Encoder().encode
 
@@ -124,11 +125,12 @@ class ClientGone(Exception):
 
 
 def client_gone(receive: Receive) -> bool:
-    """Whether the client has already disconnected, without waiting (the body must be read).
+    """Whether the client has already disconnected, without waiting.
 
-    After the body, the server's ``receive`` returns at once only for a disconnect; otherwise it would
-    wait for one. So the coroutine is stepped once by hand: finished means disconnected, suspended
-    means the client is still there (and the coroutine is closed). No task, no timer.
+    Once the body is read, the server's ``receive`` returns at once only for a disconnect; otherwise it
+    would wait for one. So the coroutine is stepped once by hand: finished means disconnected (or, once,
+    the unread body of a GET: not a disconnect), suspended means the client is still there (and the
+    coroutine is closed). No task, no timer.
     """
     step = receive()
     try:
@@ -222,10 +224,12 @@ class Endpoint:
         await send_reply(send, reply, head=head)
 
     async def _run(self, scope: Scope, receive: Receive) -> Reply:
-        body = await read_body(scope, receive)
-        if client_gone(receive):
-            raise ClientGone
+        # A GET or HEAD body means nothing here, so it is not read; the others are read whole.
+        body = b"" if scope["method"] in BODYLESS else await read_body(scope, receive)
         task = self.deadlines.enter(receive)
+        if task is None and client_gone(receive):
+            # Without a deadline no sweeper watches this request: look once before starting.
+            raise ClientGone
         try:
             return await self.handler(Call(scope, body))
         except CourierError as exc:
