@@ -83,7 +83,9 @@ def test_two_workers_share_the_load_and_their_metrics(database_url: str, tmp_pat
         while sent < 2000 and len(served_by()) < 2:
             asyncio.run(burst())
             sent += 200
-            eventually(lambda: len([line for line in api.logs() if line.get("path") == "/ping"]) == sent)
+            eventually(
+                lambda total=sent: len([line for line in api.logs() if line.get("path") == "/ping"]) == total
+            )
         assert len(served_by()) == 2
         sample = f'http_requests_total{{method="GET",path="/ping",status="200"}} {float(sent)}'
         for _ in range(4):  # whichever worker answers the scrape counts both
