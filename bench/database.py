@@ -50,6 +50,7 @@ class BenchPostgres:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(SEED_COURIERS, {"count": couriers})
             conn.execute("VACUUM ANALYZE couriers")
+            conn.execute("CHECKPOINT")  # the seed's dirty pages are written now, not during a case
         self.databases[name] = url
         log.info("database %s: %d couriers in %.1f s", name, couriers, time.monotonic() - started)
         return url

@@ -21,6 +21,15 @@ def within_noise(before: float, after: float) -> bool:
     return after - before <= max(NOISE_MIB, NOISE_SHARE * before)
 
 
+def _time_left(started: float, done: int, plan: Any) -> bool:
+    """Within the budget, or one more round finishes the count (the budget is a guard, not a goal)."""
+    elapsed = time.monotonic() - started
+    if elapsed < plan.soak_budget:
+        return True
+    rate = done / elapsed if elapsed else 0.0
+    return rate > 0 and (plan.soak_requests - done) / rate <= plan.soak_round
+
+
 def soak(ctx: Context, server: Server) -> dict[str, Any]:
     """Mixed requests in rounds until ``plan.soak_requests`` (bounded by ``plan.soak_budget``)."""
     plan = ctx.plan
@@ -30,7 +39,7 @@ def soak(ctx: Context, server: Server) -> dict[str, Any]:
     total = non_2xx = socket_errors = 0
     statuses: Counter[str] = Counter()
     started = time.monotonic()
-    while total < plan.soak_requests and time.monotonic() - started < plan.soak_budget:
+    while total < plan.soak_requests and _time_left(started, total, plan):
         try:
             result = wrk.run(
                 server.base_url, load(ctx, "mixed", args=(str(plan.couriers),), duration=plan.soak_round)

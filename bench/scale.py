@@ -18,8 +18,10 @@ def run(ctx: Context) -> None:
     sizes = {"small": plan.scale_small, "large": plan.scale_large}
     assign: dict[str, Any] = {}
     pages: list[dict[str, Any]] = []
+    # Both databases first, so that seeding one never runs while the other is measured.
+    urls = {label: ctx.pg.database(f"bench_scale_{label}", couriers=n) for label, n in sizes.items()}
     for label, couriers in sizes.items():
-        url = ctx.pg.database(f"bench_scale_{label}", couriers=couriers)
+        url = urls[label]
         server = ctx.courier_api(url, 1)
         try:
             server.start()

@@ -120,3 +120,15 @@ def test_report_renders_partial_results_and_lists_failures() -> None:
     assert "| read ≥ 0.85 of the ceiling (1 worker(s)) | 0.90 | ✅ met |" in text
     assert "events with 2 consumer(s): 10 of 300" in text
     assert "## Method" in text
+
+
+def test_soak_may_overrun_its_budget_by_one_round_only_to_finish_the_count() -> None:
+    import time
+    from dataclasses import replace
+
+    plan = replace(SMOKE, soak_requests=100, soak_budget=10.0, soak_round=2.0)
+    eleven_seconds_ago = time.monotonic() - 11
+
+    assert memory._time_left(time.monotonic(), 0, plan)  # within the budget
+    assert memory._time_left(eleven_seconds_ago, 95, plan)  # 5 left at ~8.6/s: one round does it
+    assert not memory._time_left(eleven_seconds_ago, 10, plan)  # 90 left at ~0.9/s: stop
