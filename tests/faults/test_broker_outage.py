@@ -3,7 +3,6 @@ the consumer reconnects by itself and applies every event exactly once in effect
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import psycopg
 from courier_adapters.kafka.admin import ensure_topics
 from courier_adapters.kafka.embedded import EmbeddedBroker, free_port
 from tests.e2e.consumer.conftest import ConsumerProcess
+from tests.faults.conftest import consumer_environment, seed_couriers
 from tests.integration.kafka.helpers import PARTITIONS, Producer, event, new_order_id
 from tests.support.tcpproxy import TcpProxy
 
@@ -43,22 +43,8 @@ def test_the_consumer_rides_out_a_broker_outage(database_url: str, tmp_path: Pat
     consumer = None
     try:
         ensure_topics(bootstrap, {"orders": PARTITIONS, "orders.dlq": 1})
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO couriers (name, phone, status, transport_type) SELECT 'Ivan',"
-                " '+7' || lpad(g::text, 10, '0'), 'available', 'car' FROM generate_series(1, %s) g",
-                (2 * EVENTS,),
-            )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
-        env.update(
-            COURIER_DATABASE_URL=database_url,
-            COURIER_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-            COURIER_KAFKA_TOPIC="orders",
-            COURIER_KAFKA_DLQ_TOPIC="orders.dlq",
-            COURIER_KAFKA_GROUP_ID="faults",
-            COURIER_METRICS_PORT=str(free_port()),
-            COURIER_SHUTDOWN_TIMEOUT="10s",
-        )
+        seed_couriers(database_url, 2 * EVENTS)
+        env = consumer_environment(database_url, bootstrap)
         consumer = ConsumerProcess(env, tmp_path / "consumer.log")
         consumer.wait_ready()
         producer = Producer(bootstrap, "orders")

@@ -3,7 +3,6 @@ skipped and counted, the breaker open), and verification resumes when the servic
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import psycopg
 from courier_adapters.kafka.admin import ensure_topics
 from courier_adapters.kafka.embedded import EmbeddedBroker, free_port
 from tests.e2e.consumer.conftest import ConsumerProcess
+from tests.faults.conftest import consumer_environment, seed_couriers
 from tests.integration.kafka.helpers import PARTITIONS, Producer, event
 
 SIMULATOR = str(Path(sys.executable).with_name("courier-order-service"))
@@ -64,26 +64,16 @@ def test_events_flow_while_the_order_service_hangs_and_verification_resumes(
             lambda: httpx.get(f"{control}/health", timeout=2).status_code == 200 if _up(control) else False
         )
         ensure_topics(broker.bootstrap_servers, {"orders": PARTITIONS, "orders.dlq": 1})
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO couriers (name, phone, status, transport_type) SELECT 'Ivan',"
-                " '+7' || lpad(g::text, 10, '0'), 'available', 'car' FROM generate_series(1, 50) g"
-            )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
-        env.update(
-            COURIER_DATABASE_URL=database_url,
-            COURIER_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-            COURIER_KAFKA_TOPIC="orders",
-            COURIER_KAFKA_DLQ_TOPIC="orders.dlq",
-            COURIER_KAFKA_GROUP_ID="faults",
-            COURIER_METRICS_PORT=str(free_port()),
+        seed_couriers(database_url, 50)
+        env = consumer_environment(
+            database_url,
+            broker.bootstrap_servers,
             COURIER_ORDER_SERVICE_ADDR=f"127.0.0.1:{grpc_port}",
             COURIER_ORDER_SERVICE_TIMEOUT="300ms",
             COURIER_ORDER_SERVICE_BUDGET="1s",
             COURIER_BREAKER_FAILURES="2",
             COURIER_BREAKER_COOLDOWN="2s",
             COURIER_RECONCILE_INTERVAL="0",
-            COURIER_SHUTDOWN_TIMEOUT="10s",
         )
         consumer = ConsumerProcess(env, tmp_path / "consumer.log")
         consumer.wait_ready()

@@ -14,14 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from courier_adapters.kafka.admin import ensure_topics
-from courier_adapters.kafka.embedded import EmbeddedBroker, free_port
+from courier_adapters.kafka.embedded import EmbeddedBroker
 from courier_adapters.postgres import invariants
 from tests.e2e.consumer.conftest import ConsumerProcess
 from tests.e2e.http.server import start_api
+from tests.faults.conftest import consumer_environment, seed_couriers
 from tests.integration.kafka.helpers import PARTITIONS, Producer
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
@@ -83,21 +83,9 @@ def event_load(bootstrap: str, stop: threading.Event) -> int:
 def test_soak(database_url: str, tmp_path: Path) -> None:
     broker = EmbeddedBroker.start()
     ensure_topics(broker.bootstrap_servers, {"orders": PARTITIONS, "orders.dlq": 1})
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO couriers (name, phone, status, transport_type) SELECT 'Ivan',"
-            " '+7' || lpad(g::text, 10, '0'), 'available', 'car' FROM generate_series(1, 300) g"
-        )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURIER_")}
-    env.update(
-        COURIER_DATABASE_URL=database_url,
-        COURIER_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers,
-        COURIER_KAFKA_TOPIC="orders",
-        COURIER_KAFKA_DLQ_TOPIC="orders.dlq",
-        COURIER_KAFKA_GROUP_ID="soak",
-        COURIER_METRICS_PORT=str(free_port()),
-        COURIER_DEADLINE_CAR="20s",
-        COURIER_SHUTDOWN_TIMEOUT="10s",
+    seed_couriers(database_url, 300)
+    env = consumer_environment(
+        database_url, broker.bootstrap_servers, COURIER_KAFKA_GROUP_ID="soak", COURIER_DEADLINE_CAR="20s"
     )
     consumer = ConsumerProcess(env, tmp_path / "consumer.log")
     try:
