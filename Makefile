@@ -59,6 +59,18 @@ test-integration: sync ## Adapters against real PostgreSQL, broker and gRPC serv
 test-e2e: sync ## The apps as real processes
 	$(PYTEST) tests/e2e -q
 
+WRK_MISSING := wrk is missing: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk (macOS)
+
+.PHONY: bench
+bench: sync ## The benchmark (~13 min, quiet machine): bench/results/latest.json and docs/benchmarks.md
+	@command -v wrk >/dev/null 2>&1 || { echo "$(WRK_MISSING)"; exit 2; }
+	$(UV) run --frozen python -m bench run
+
+.PHONY: bench-smoke
+bench-smoke: sync ## Every benchmark case for a second or two (CI proves the harness; no figures asserted)
+	@command -v wrk >/dev/null 2>&1 || { echo "$(WRK_MISSING)"; exit 2; }
+	timeout 300 $(UV) run --frozen python -m bench run --smoke
+
 SOAK_SECONDS ?= 600
 
 .PHONY: soak
@@ -77,7 +89,7 @@ console-screenshots: sync ## Renew docs/console/*.png from the browser tests
 lint: sync ## ruff, ruff format --check, mypy --strict, import boundaries
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy packages apps
+	$(UV) run --frozen mypy packages apps bench
 	$(UV) run --frozen lint-imports
 
 .PHONY: format
