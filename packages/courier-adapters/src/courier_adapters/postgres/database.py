@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
-from courier_adapters.postgres.errors import translated
+from courier_adapters.postgres.errors import translate, translated
 
 Params = Mapping[str, Any] | Sequence[Any] | None
 Row = tuple[Any, ...]
@@ -141,26 +141,40 @@ class PoolSession:
 
 
 class TransactionSession:
-    """Statements inside one open transaction; remembers the transaction's ``now()``."""
+    """Statements inside one open transaction; remembers the transaction's ``now()``.
+
+    The hot path: errors are mapped in a plain ``except`` (no context manager per statement).
+    """
 
     def __init__(self, conn: AsyncConnection[Row]) -> None:
         self.conn = conn
         self.now: datetime | None = None
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
-        with translated():
+        try:
             cursor = await self.conn.execute(sql, params)
             return await cursor.fetchone()
+        except psycopg.Error as exc:
+            raise _mapped(exc) from exc
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
-        with translated():
+        try:
             cursor = await self.conn.execute(sql, params)
             return await cursor.fetchall()
+        except psycopg.Error as exc:
+            raise _mapped(exc) from exc
 
     async def execute(self, sql: str, params: Params = None) -> int:
-        with translated():
+        try:
             cursor = await self.conn.execute(sql, params)
             return cursor.rowcount
+        except psycopg.Error as exc:
+            raise _mapped(exc) from exc
 
     def remember_now(self, now: datetime) -> None:
         self.now = now
+
+
+def _mapped(exc: psycopg.Error) -> BaseException:
+    """Core's error for ``exc``, or ``exc`` itself when courier does not map it."""
+    return translate(exc) or exc

@@ -36,27 +36,33 @@ def redact_url(url: str) -> str:
     return _DSN_PASSWORD.sub(r"\1***", url)
 
 
+def translate(exc: BaseException) -> CourierError | None:
+    """Core's error for a driver error, or ``None`` when it is not one courier maps."""
+    if isinstance(exc, pg_errors.UniqueViolation):
+        error = _UNIQUE_CONSTRAINTS.get(exc.diag.constraint_name or "")
+        return None if error is None else error()
+    if isinstance(exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure):
+        return Contention()  # nothing was written: the use case runs again
+    if isinstance(exc, pg_errors.QueryCanceled):  # statement_timeout or a cancelled request
+        return DependencyUnavailable("database statement timed out")
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):  # a failover left us on a standby
+        return DependencyUnavailable("database is read-only")
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return DependencyUnavailable("database unavailable: no connection")
+    if isinstance(exc, psycopg.OperationalError):  # shutdowns, lost connections, refused connects
+        return DependencyUnavailable("database unavailable")
+    if isinstance(exc, psycopg.InterfaceError):  # connection closed under us
+        return DependencyUnavailable("database connection lost")
+    return None
+
+
 @contextmanager
 def translated() -> Iterator[None]:
     """Map psycopg's errors to core's: unique violations to conflicts, outages to unavailable."""
     try:
         yield
-    except pg_errors.UniqueViolation as exc:
-        error = _UNIQUE_CONSTRAINTS.get(exc.diag.constraint_name or "")
-        if error is None:
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        mapped = translate(exc)
+        if mapped is None:
             raise
-        raise error() from exc
-    except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as exc:
-        raise Contention() from exc  # nothing was written: the use case runs again
-    except pg_errors.QueryCanceled as exc:  # statement_timeout or a cancelled request
-        raise DependencyUnavailable("database statement timed out") from exc
-    except pg_errors.ReadOnlySqlTransaction as exc:  # a failover left us on a standby
-        raise DependencyUnavailable("database is read-only") from exc
-    except (pg_errors.AdminShutdown, pg_errors.CannotConnectNow, pg_errors.CrashShutdown) as exc:
-        raise DependencyUnavailable("database unavailable") from exc
-    except psycopg_pool.PoolTimeout as exc:
-        raise DependencyUnavailable("database unavailable: no connection") from exc
-    except psycopg.OperationalError as exc:
-        raise DependencyUnavailable("database unavailable") from exc
-    except psycopg.InterfaceError as exc:  # connection closed under us
-        raise DependencyUnavailable("database connection lost") from exc
+        raise mapped from exc

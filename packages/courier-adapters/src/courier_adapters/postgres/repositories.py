@@ -24,6 +24,10 @@ from courier_core.model import (
 )
 
 POP_CANDIDATES = 16  # waiting orders looked at per pop (those whose order is locked are passed over)
+# Enum members by value: a dict lookup per row instead of an Enum call.
+_COURIER_STATUS = {s.value: s for s in CourierStatus}
+_TRANSPORT = {t.value: t for t in TransportType}
+_DELIVERY_STATUS = {s.value: s for s in DeliveryStatus}
 
 
 def courier_from_row(row: Row) -> Courier:
@@ -32,8 +36,8 @@ def courier_from_row(row: Row) -> Courier:
         id=row[0],
         name=row[1],
         phone=row[2],
-        status=CourierStatus(row[3]),
-        transport_type=TransportType(row[4]),
+        status=_COURIER_STATUS[row[3]],
+        transport_type=_TRANSPORT[row[4]],
         created_at=row[5],
         updated_at=row[6],
         total_deliveries=row[7],
@@ -45,7 +49,7 @@ def _delivery(row: Row) -> Delivery:
     return Delivery(
         order_id=row[0],
         courier_id=row[1],
-        status=DeliveryStatus(row[2]),
+        status=_DELIVERY_STATUS[row[2]],
         assigned_at=row[3],
         deadline=row[4],
         finished_at=row[5],

@@ -59,8 +59,8 @@ class Statement:
     sql: str
     defaults: Mapping[str, Any]
 
-    def params(self, **given: Any) -> dict[str, Any]:
-        return {**self.defaults, **given}
+    def params(self, **given: Any) -> Mapping[str, Any]:
+        return {**self.defaults, **given} if self.defaults else given
 
 
 def compile_sql(statement: ClauseElement) -> Statement:
