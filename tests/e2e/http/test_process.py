@@ -231,8 +231,10 @@ def _waiting_on_a_lock(database_url: str) -> bool:
     return bool(row and row[0])
 
 
-def test_without_a_database_url_it_runs_its_own_embedded_postgresql(tmp_path: Path) -> None:
-    env = environment("", free_port(), {"COURIER_DATA_DIR": str(tmp_path / "data")})
+def test_without_a_database_url_it_runs_its_own_embedded_postgresql(
+    tmp_path: Path, embedded_dir: Path
+) -> None:
+    env = environment("", free_port(), {"COURIER_DATA_DIR": str(embedded_dir / "data")})
     del env["COURIER_DATABASE_URL"]
     port = env["COURIER_HTTP_PORT"]
     with (tmp_path / "out").open("wb") as out, (tmp_path / "err").open("wb") as err:
