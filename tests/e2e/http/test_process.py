@@ -244,10 +244,10 @@ def test_without_a_database_url_it_runs_its_own_embedded_postgresql(
         eventually(lambda: _answers(url), timeout=120)
         body = {"name": "Ivan", "phone": "+79990001122", "status": "available", "transport_type": "car"}
         assert httpx.post(url + "/courier", json=body).status_code == 201
-        assert (tmp_path / "data" / "postgres.url").exists()
+        assert (embedded_dir / "data" / "postgres.url").exists()
         process.send_signal(15)
         assert process.wait(60) == 0
-        assert not (tmp_path / "data" / "postgres.url").exists()  # its database stopped with it
+        assert not (embedded_dir / "data" / "postgres.url").exists()  # its database stopped with it
     finally:
         if process.poll() is None:
             process.kill()
