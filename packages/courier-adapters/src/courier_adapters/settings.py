@@ -20,6 +20,7 @@ from courier_adapters.postgres.errors import redact_url
 from courier_core.model import DeadlinePolicy
 
 PREFIX = "COURIER_"
+DEFAULT_DATA_DIR = Path(".courier")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -103,126 +104,68 @@ def _positive_duration(text: str) -> float:
     return value
 
 
+def setting(default: Any, env: str, parse: Any, *, secret: bool = False) -> Any:
+    """A setting read from ``COURIER_<env>`` with ``parse``; ``secret`` ones are masked in ``repr``."""
+    return field(default=default, metadata={"env": env, "parse": parse, "secret": secret})
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed configuration. Durations are seconds (``float``); ``None`` means "not set"."""
 
-    database_url: str | None = field(
-        default=None, metadata={"env": "DATABASE_URL", "parse": str, "secret": True}
+    database_url: str | None = setting(None, "DATABASE_URL", str, secret=True)
+    db_pool_min: int = setting(1, "DB_POOL_MIN", _non_negative_int)
+    db_pool_max: int = setting(10, "DB_POOL_MAX", _positive_int)
+    http_host: str = setting("127.0.0.1", "HTTP_HOST", str)
+    http_port: int = setting(8080, "HTTP_PORT", _port)
+    http_workers: int = setting(1, "HTTP_WORKERS", _positive_int)
+    shutdown_timeout: float = setting(30.0, "SHUTDOWN_TIMEOUT", _positive_duration)
+    request_timeout: float = setting(10.0, "REQUEST_TIMEOUT", _positive_duration)
+    db_statement_timeout: float = setting(5.0, "DB_STATEMENT_TIMEOUT", _positive_duration)
+    trusted_proxies: tuple[Any, ...] = setting((), "TRUSTED_PROXIES", _networks)
+    retention_processed_events: float = setting(7 * 86400.0, "RETENTION_PROCESSED_EVENTS", parse_duration)
+    retention_order_status: float = setting(30 * 86400.0, "RETENTION_ORDER_STATUS", parse_duration)
+    retention_outbox_sent: float = setting(86400.0, "RETENTION_OUTBOX_SENT", parse_duration)
+    retention_history: float = setting(0.0, "RETENTION_HISTORY", parse_duration)
+    rate_limit_capacity: int = setting(10, "RATE_LIMIT_CAPACITY", _positive_int)
+    rate_limit_refill_per_second: float = setting(5.0, "RATE_LIMIT_REFILL_PER_SECOND", _positive_float)
+    rate_limit_scope: str = setting("ip", "RATE_LIMIT_SCOPE", _choice("ip", "global", "off"))
+    deadline_on_foot: float = setting(1800.0, "DEADLINE_ON_FOOT", _positive_duration)
+    deadline_scooter: float = setting(900.0, "DEADLINE_SCOOTER", _positive_duration)
+    deadline_car: float = setting(300.0, "DEADLINE_CAR", _positive_duration)
+    release_interval: float = setting(10.0, "RELEASE_INTERVAL", parse_duration)
+    kafka_bootstrap_servers: str | None = setting(None, "KAFKA_BOOTSTRAP_SERVERS", str)
+    kafka_topic: str = setting("order.status.changed", "KAFKA_TOPIC", str)
+    kafka_dlq_topic: str = setting("order.status.changed.dlq", "KAFKA_DLQ_TOPIC", str)
+    kafka_group_id: str = setting("service-courier", "KAFKA_GROUP_ID", str)
+    kafka_auto_offset_reset: str = setting(
+        "earliest", "KAFKA_AUTO_OFFSET_RESET", _choice("earliest", "latest")
     )
-    db_pool_min: int = field(default=1, metadata={"env": "DB_POOL_MIN", "parse": _non_negative_int})
-    db_pool_max: int = field(default=10, metadata={"env": "DB_POOL_MAX", "parse": _positive_int})
-    http_host: str = field(default="127.0.0.1", metadata={"env": "HTTP_HOST", "parse": str})
-    http_port: int = field(default=8080, metadata={"env": "HTTP_PORT", "parse": _port})
-    http_workers: int = field(default=1, metadata={"env": "HTTP_WORKERS", "parse": _positive_int})
-    shutdown_timeout: float = field(
-        default=30.0, metadata={"env": "SHUTDOWN_TIMEOUT", "parse": _positive_duration}
+    kafka_consumers: int = setting(1, "KAFKA_CONSUMERS", _positive_int)
+    kafka_max_attempts: int = setting(5, "KAFKA_MAX_ATTEMPTS", _positive_int)
+    order_service_addr: str | None = setting(None, "ORDER_SERVICE_ADDR", str)
+    order_service_budget: float = setting(3.0, "ORDER_SERVICE_BUDGET", _positive_duration)
+    order_service_timeout: float = setting(1.0, "ORDER_SERVICE_TIMEOUT", _positive_duration)
+    order_service_max_attempts: int = setting(3, "ORDER_SERVICE_MAX_ATTEMPTS", _positive_int)
+    order_service_channels: int = setting(1, "ORDER_SERVICE_CHANNELS", _positive_int)
+    breaker_failures: int = setting(5, "BREAKER_FAILURES", _positive_int)
+    breaker_cooldown: float = setting(10.0, "BREAKER_COOLDOWN", _positive_duration)
+    unknown_order_retry: float = setting(30.0, "UNKNOWN_ORDER_RETRY", parse_duration)
+    reconcile_interval: float = setting(30.0, "RECONCILE_INTERVAL", parse_duration)
+    reconcile_lookback: float = setting(3600.0, "RECONCILE_LOOKBACK", parse_duration)
+    reconcile_overlap: float = setting(300.0, "RECONCILE_OVERLAP", parse_duration)
+    events_topic: str = setting("courier.events", "EVENTS_TOPIC", str)
+    idempotency_ttl: float = setting(86400.0, "IDEMPOTENCY_TTL", _positive_duration)
+    log_level: str = setting(
+        "INFO", "LOG_LEVEL", lambda t: _choice("debug", "info", "warning", "error", "critical")(t).upper()
     )
-    request_timeout: float = field(
-        default=10.0, metadata={"env": "REQUEST_TIMEOUT", "parse": _positive_duration}
-    )
-    db_statement_timeout: float = field(
-        default=5.0, metadata={"env": "DB_STATEMENT_TIMEOUT", "parse": _positive_duration}
-    )
-    trusted_proxies: tuple[Any, ...] = field(
-        default=(), metadata={"env": "TRUSTED_PROXIES", "parse": _networks}
-    )
-    retention_processed_events: float = field(
-        default=7 * 86400.0, metadata={"env": "RETENTION_PROCESSED_EVENTS", "parse": parse_duration}
-    )
-    retention_order_status: float = field(
-        default=30 * 86400.0, metadata={"env": "RETENTION_ORDER_STATUS", "parse": parse_duration}
-    )
-    retention_outbox_sent: float = field(
-        default=86400.0, metadata={"env": "RETENTION_OUTBOX_SENT", "parse": parse_duration}
-    )
-    retention_history: float = field(
-        default=0.0, metadata={"env": "RETENTION_HISTORY", "parse": parse_duration}
-    )
-    rate_limit_capacity: int = field(
-        default=10, metadata={"env": "RATE_LIMIT_CAPACITY", "parse": _positive_int}
-    )
-    rate_limit_refill_per_second: float = field(
-        default=5.0, metadata={"env": "RATE_LIMIT_REFILL_PER_SECOND", "parse": _positive_float}
-    )
-    rate_limit_scope: str = field(
-        default="ip", metadata={"env": "RATE_LIMIT_SCOPE", "parse": _choice("ip", "global", "off")}
-    )
-    deadline_on_foot: float = field(
-        default=1800.0, metadata={"env": "DEADLINE_ON_FOOT", "parse": _positive_duration}
-    )
-    deadline_scooter: float = field(
-        default=900.0, metadata={"env": "DEADLINE_SCOOTER", "parse": _positive_duration}
-    )
-    deadline_car: float = field(default=300.0, metadata={"env": "DEADLINE_CAR", "parse": _positive_duration})
-    release_interval: float = field(
-        default=10.0, metadata={"env": "RELEASE_INTERVAL", "parse": parse_duration}
-    )
-    kafka_bootstrap_servers: str | None = field(
-        default=None, metadata={"env": "KAFKA_BOOTSTRAP_SERVERS", "parse": str}
-    )
-    kafka_topic: str = field(default="order.status.changed", metadata={"env": "KAFKA_TOPIC", "parse": str})
-    kafka_dlq_topic: str = field(
-        default="order.status.changed.dlq", metadata={"env": "KAFKA_DLQ_TOPIC", "parse": str}
-    )
-    kafka_group_id: str = field(default="service-courier", metadata={"env": "KAFKA_GROUP_ID", "parse": str})
-    kafka_auto_offset_reset: str = field(
-        default="earliest",
-        metadata={"env": "KAFKA_AUTO_OFFSET_RESET", "parse": _choice("earliest", "latest")},
-    )
-    kafka_consumers: int = field(default=1, metadata={"env": "KAFKA_CONSUMERS", "parse": _positive_int})
-    kafka_max_attempts: int = field(default=5, metadata={"env": "KAFKA_MAX_ATTEMPTS", "parse": _positive_int})
-    order_service_addr: str | None = field(default=None, metadata={"env": "ORDER_SERVICE_ADDR", "parse": str})
-    order_service_budget: float = field(
-        default=3.0, metadata={"env": "ORDER_SERVICE_BUDGET", "parse": _positive_duration}
-    )
-    order_service_timeout: float = field(
-        default=1.0, metadata={"env": "ORDER_SERVICE_TIMEOUT", "parse": _positive_duration}
-    )
-    order_service_max_attempts: int = field(
-        default=3, metadata={"env": "ORDER_SERVICE_MAX_ATTEMPTS", "parse": _positive_int}
-    )
-    order_service_channels: int = field(
-        default=1, metadata={"env": "ORDER_SERVICE_CHANNELS", "parse": _positive_int}
-    )
-    breaker_failures: int = field(default=5, metadata={"env": "BREAKER_FAILURES", "parse": _positive_int})
-    breaker_cooldown: float = field(
-        default=10.0, metadata={"env": "BREAKER_COOLDOWN", "parse": _positive_duration}
-    )
-    unknown_order_retry: float = field(
-        default=30.0, metadata={"env": "UNKNOWN_ORDER_RETRY", "parse": parse_duration}
-    )
-    reconcile_interval: float = field(
-        default=30.0, metadata={"env": "RECONCILE_INTERVAL", "parse": parse_duration}
-    )
-    reconcile_lookback: float = field(
-        default=3600.0, metadata={"env": "RECONCILE_LOOKBACK", "parse": parse_duration}
-    )
-    reconcile_overlap: float = field(
-        default=300.0, metadata={"env": "RECONCILE_OVERLAP", "parse": parse_duration}
-    )
-    events_topic: str = field(default="courier.events", metadata={"env": "EVENTS_TOPIC", "parse": str})
-    idempotency_ttl: float = field(
-        default=86400.0, metadata={"env": "IDEMPOTENCY_TTL", "parse": _positive_duration}
-    )
-    log_level: str = field(
-        default="INFO",
-        metadata={
-            "env": "LOG_LEVEL",
-            "parse": lambda t: _choice("debug", "info", "warning", "error", "critical")(t).upper(),
-        },
-    )
-    log_format: str = field(
-        default="json", metadata={"env": "LOG_FORMAT", "parse": _choice("json", "console")}
-    )
-    metrics_port: int = field(default=9100, metadata={"env": "METRICS_PORT", "parse": _port})
-    admin_addr: str | None = field(default=None, metadata={"env": "ADMIN_ADDR", "parse": _loopback_addr})
-    api_tokens: str | None = field(default=None, metadata={"env": "API_TOKENS", "parse": str, "secret": True})
-    metrics_token: str | None = field(
-        default=None, metadata={"env": "METRICS_TOKEN", "parse": str, "secret": True}
-    )
-    data_dir: Path = field(default=Path(".courier"), metadata={"env": "DATA_DIR", "parse": Path})
-    migrate_on_start: bool | None = field(default=None, metadata={"env": "MIGRATE_ON_START", "parse": _bool})
+    log_format: str = setting("json", "LOG_FORMAT", _choice("json", "console"))
+    metrics_port: int = setting(9100, "METRICS_PORT", _port)
+    admin_addr: str | None = setting(None, "ADMIN_ADDR", _loopback_addr)
+    api_tokens: str | None = setting(None, "API_TOKENS", str, secret=True)
+    metrics_token: str | None = setting(None, "METRICS_TOKEN", str, secret=True)
+    data_dir: Path = setting(DEFAULT_DATA_DIR, "DATA_DIR", Path)
+    migrate_on_start: bool | None = setting(None, "MIGRATE_ON_START", _bool)
 
     def __repr__(self) -> str:
         shown = []
