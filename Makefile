@@ -33,7 +33,7 @@ run: sync ## Run the local stack (PostgreSQL, Kafka, order simulator, API, consu
 	$(UV) run --frozen courier dev up --order-rate $(ORDER_RATE)
 
 .PHONY: test
-test: sync test-core-alone ## Every test (core alone, unit, integration, e2e) with a coverage report
+test: sync test-core-alone ## Every test (core alone, unit, contract, integration, e2e, faults) with coverage
 	@rm -f .coverage .coverage.*
 	timeout $(UNIT_BUDGET) $(PYTEST) packages/courier-core/tests tests/unit --cov --cov-report= -q
 	timeout $(INTEGRATION_BUDGET) $(PYTEST) tests/contract tests/integration --cov --cov-append --cov-report= -q
@@ -56,8 +56,8 @@ test-integration: sync ## Adapters against real PostgreSQL, broker and gRPC serv
 	$(PYTEST) tests/contract tests/integration -q
 
 .PHONY: test-e2e
-test-e2e: sync ## The apps as real processes
-	$(PYTEST) tests/e2e -q
+test-e2e: sync ## The apps as real processes, and the fault tests
+	$(PYTEST) tests/e2e tests/faults -q
 
 WRK_MISSING := wrk is missing: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk (macOS)
 
