@@ -41,6 +41,7 @@ def test_the_consumer_rides_out_a_broker_outage(database_url: str, tmp_path: Pat
     proxy.start()
     bootstrap = f"127.0.0.1:{proxy_port}"
     consumer = None
+    producers: list[Producer] = []
     try:
         ensure_topics(bootstrap, {"orders": PARTITIONS, "orders.dlq": 1})
         seed_couriers(database_url, 2 * EVENTS)
@@ -48,6 +49,7 @@ def test_the_consumer_rides_out_a_broker_outage(database_url: str, tmp_path: Pat
         consumer = ConsumerProcess(env, tmp_path / "consumer.log")
         consumer.wait_ready()
         producer = Producer(bootstrap, "orders")
+        producers.append(producer)
         first = [new_order_id() for _ in range(EVENTS)]
         for order_id in first:
             producer.send(event(order_id, "created"))
@@ -59,6 +61,7 @@ def test_the_consumer_rides_out_a_broker_outage(database_url: str, tmp_path: Pat
         time.sleep(6)
         proxy.start()
         producer = Producer(bootstrap, "orders")
+        producers.append(producer)
         second = [new_order_id() for _ in range(EVENTS // 2)]
         for order_id in second + first[:50]:  # redeliveries of old events change nothing
             producer.send(event(order_id, "created"))
@@ -73,6 +76,8 @@ def test_the_consumer_rides_out_a_broker_outage(database_url: str, tmp_path: Pat
         assert _count(database_url, "SELECT count(DISTINCT order_id) FROM deliveries") == total
         assert _count(database_url, "SELECT count(*) FROM couriers WHERE total_deliveries > 1") == 0
     finally:
+        for opened in producers:
+            opened.close()  # closing twice is harmless
         if consumer is not None:
             consumer.stop()
         proxy.close()
