@@ -31,12 +31,17 @@ PHONES = itertools.count(1)
 def services(database: PostgresDatabase, policy: DeadlinePolicy | None = None):
     policy = policy or DeadlinePolicy()
     uow = PostgresUnitOfWorkFactory(database)
-    couriers, deliveries = read_repositories(database)
+    couriers, deliveries, queue = read_repositories(database)
     waiting = WaitingQueue(policy=policy, metrics=NullMetrics())
     return (
         CourierService(uow=uow, couriers=couriers, waiting=waiting),
         DeliveryService(
-            uow=uow, deliveries=deliveries, waiting=waiting, policy=policy, metrics=NullMetrics()
+            uow=uow,
+            deliveries=deliveries,
+            queue=queue,
+            waiting=waiting,
+            policy=policy,
+            metrics=NullMetrics(),
         ),
     )
 

@@ -89,6 +89,7 @@ def services(conn: Connection) -> tuple[CourierService, DeliveryService]:
     deliveries = DeliveryService(
         uow=uow,
         deliveries=None,  # type: ignore[arg-type]
+        queue=None,  # type: ignore[arg-type]
         waiting=waiting,
         policy=DeadlinePolicy(),
         metrics=NullMetrics(),

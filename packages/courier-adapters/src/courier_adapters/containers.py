@@ -14,6 +14,7 @@ from courier_adapters.postgres.database import PoolSession, PostgresDatabase
 from courier_adapters.postgres.repositories import (
     PostgresCourierRepository,
     PostgresDeliveryRepository,
+    PostgresWaitingOrderRepository,
 )
 from courier_adapters.postgres.uow import PostgresUnitOfWorkFactory
 from courier_adapters.settings import Settings
@@ -35,6 +36,7 @@ class Adapters(containers.DeclarativeContainer):
     read_session = providers.Singleton(PoolSession, database.provided.pool)
     courier_reader = providers.Singleton(PostgresCourierRepository, read_session)
     delivery_reader = providers.Singleton(PostgresDeliveryRepository, read_session)
+    queue_reader = providers.Singleton(PostgresWaitingOrderRepository, read_session)
     uow = providers.Singleton(PostgresUnitOfWorkFactory, database)
     metrics = providers.Singleton(NullMetrics)
 
@@ -51,6 +53,7 @@ class UseCases(containers.DeclarativeContainer):
         DeliveryService,
         uow=adapters.uow,
         deliveries=adapters.delivery_reader,
+        queue=adapters.queue_reader,
         waiting=waiting,
         policy=policy,
         metrics=adapters.metrics,

@@ -424,6 +424,7 @@ def build_services(
         deliveries=DeliveryService(
             uow=uow,
             deliveries=InMemoryDeliveryRepository(store),
+            queue=InMemoryWaitingOrderRepository(store),
             waiting=waiting,
             policy=policy,
             metrics=metrics,

@@ -121,7 +121,11 @@ class PostgresUnitOfWorkFactory:
 
 def read_repositories(
     database: PostgresDatabase,
-) -> tuple[PostgresCourierRepository, PostgresDeliveryRepository]:
+) -> tuple[PostgresCourierRepository, PostgresDeliveryRepository, PostgresWaitingOrderRepository]:
     """Repositories for reads outside any transaction (one statement, one round trip)."""
     session = PoolSession(database.pool)
-    return PostgresCourierRepository(session), PostgresDeliveryRepository(session)
+    return (
+        PostgresCourierRepository(session),
+        PostgresDeliveryRepository(session),
+        PostgresWaitingOrderRepository(session),
+    )

@@ -34,7 +34,13 @@ from courier_core.model import (
     validate_limit,
     validate_order_id,
 )
-from courier_core.ports import DeliveryRepository, Metrics, UnitOfWork, UnitOfWorkFactory
+from courier_core.ports import (
+    DeliveryRepository,
+    Metrics,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    WaitingOrderRepository,
+)
 from courier_core.usecases.transactions import in_transaction
 
 EXPIRY_BATCH = 500
@@ -102,12 +108,14 @@ class DeliveryService:
         *,
         uow: UnitOfWorkFactory,
         deliveries: DeliveryRepository,
+        queue: WaitingOrderRepository,
         waiting: WaitingQueue,
         policy: DeadlinePolicy,
         metrics: Metrics,
     ) -> None:
         self._uow = uow
         self._deliveries = deliveries
+        self._queue = queue
         self._waiting = waiting
         self._policy = policy
         self._metrics = metrics
@@ -254,9 +262,8 @@ class DeliveryService:
         return delivery
 
     async def waiting(self, *, limit: int = 100) -> list[WaitingOrder]:
-        validate_limit(limit)
-        async with self._uow() as uow:
-            return await uow.waiting.list(limit=limit)
+        """The waiting orders, oldest first (a read: one statement, no transaction)."""
+        return await self._queue.list(limit=validate_limit(limit))
 
     async def list(self, query: ListDeliveries) -> Page[Delivery, DeliveryCursor]:
         """Deliveries newest assignment first; ``next`` is set when more follow."""
