@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
     Identity,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     UniqueConstraint,
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = MetaData()
 
@@ -122,4 +126,66 @@ cursors = Table(
     Column("name", String(64), primary_key=True),
     Column("position", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    # Ids are handed out under a transaction-scoped lock held until commit: id order is commit order.
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("event_id", name="outbox_event_id_key"),
+    Index("outbox_pending_idx", "id", postgresql_where=text("sent_at IS NULL")),
+    Index("outbox_sent_at_idx", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+)
+
+history = Table(
+    "history",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("subject", String(16), nullable=False),
+    Column("subject_id", String(255), nullable=False),
+    Column("change", String(32), nullable=False),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=True),
+    Column("actor", String(120), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    CheckConstraint("subject IN ('courier', 'delivery')", name="history_subject_check"),
+    Index("history_subject_idx", "subject", "subject_id", "id"),
+)
+
+assignment_decisions = Table(
+    "assignment_decisions",
+    metadata,
+    Column("order_id", String(255), primary_key=True),
+    Column("courier_id", BigInteger, nullable=False),
+    Column("strategy", String(32), nullable=False),
+    Column("candidates", Integer, nullable=False),
+    Column("candidates_capped", Boolean, nullable=False),
+    Column("courier_deliveries", BigInteger, nullable=False),
+    Column("tie_break", String(32), nullable=False),
+    Column("tied", Integer, nullable=False),
+    Column("excluded", ARRAY(BigInteger), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(120), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", LargeBinary, nullable=False),
+    Column("status", Integer, nullable=True),  # NULL while the first request is being answered
+    Column("headers", JSONB, nullable=True),
+    Column("body", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("scope", "key", name="idempotency_keys_pkey"),
+    Index("idempotency_keys_created_at_idx", "created_at"),
 )
