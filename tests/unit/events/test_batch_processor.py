@@ -187,3 +187,22 @@ async def test_missing_created_at_uses_the_record_timestamp_when_there_is_one(
     await r.process([Rec("t", 0, 0, raw, timestamp)])
     assert ("a" in services.store.state.deliveries) is (timestamp >= 0)
     assert len(r.letters.sent) == (0 if timestamp >= 0 else 1)
+
+
+async def test_a_timestamp_past_year_9999_counts_as_none(services: Services) -> None:
+    """A producer sets the record's timestamp: one no datetime can hold must not stop the consumer."""
+    await couriers(services, 1)
+    r = rig(services)
+    without = json.dumps({"order_id": "a", "status": "created"}).encode()
+    results = await r.process([Rec("t", 0, 0, without, 2**62), Rec("t", 0, 1, value("b"), 2**62)])
+    assert results == {0: PartitionResult(2)}
+    assert [(d.offset, d.error) for d in r.letters.sent] == [
+        (0, "created_at is missing and the record has no timestamp")
+    ]
+    assert set(services.store.state.deliveries) == {"b"}
+
+
+async def test_json_nested_deeper_than_the_parser_goes_is_dead_lettered(services: Services) -> None:
+    r = rig(services)
+    assert await r.process([Rec("t", 0, 0, b"[" * 100_000)]) == {0: PartitionResult(1)}
+    assert [(d.offset, d.error) for d in r.letters.sent] == [(0, "value is not valid JSON")]

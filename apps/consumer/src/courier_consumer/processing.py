@@ -10,6 +10,7 @@ its first record; nothing is committed that was not applied or dead-lettered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -197,7 +198,9 @@ class BatchProcessor:
 def _decode(record: Record) -> OrderEvent | InvalidEvent:
     broker_time = None
     if record.timestamp is not None and record.timestamp >= 0:
-        broker_time = datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
+        # A producer sets the timestamp (CreateTime): past year 9999 it is no time at all.
+        with contextlib.suppress(OverflowError, OSError, ValueError):
+            broker_time = datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
     try:
         return decode_event(record.value, broker_time=broker_time)
     except InvalidEvent as exc:

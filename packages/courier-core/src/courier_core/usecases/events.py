@@ -13,6 +13,7 @@ import contextlib
 import enum
 import hashlib
 import json
+import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,13 +79,13 @@ class OrderEvent:
 
 
 def decode_event(value: bytes | None, *, broker_time: datetime | None = None) -> OrderEvent:
-    """Validate a raw value; raise :class:`InvalidEvent` saying what is wrong.
+    """Validate a raw value; raise :class:`InvalidEvent` saying what is wrong, and nothing else.
 
     ``broker_time`` (the record's timestamp) stands in for a missing ``created_at``.
     """
     try:
         data = json.loads(value) if value is not None else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise InvalidEvent("value", "value is not valid JSON") from None
     if not isinstance(data, dict):
         raise InvalidEvent("value", "value is not a JSON object")
@@ -101,9 +102,17 @@ def _status(data: Mapping[str, object]) -> str:
     status = data.get("status")
     if status is None:
         raise InvalidEvent("status", "status is missing")
-    if not isinstance(status, str) or not status.strip() or len(status.strip()) > MAX_STATUS_LENGTH:
-        raise InvalidEvent("status", f"status must be a string of 1-{MAX_STATUS_LENGTH} characters")
-    return status.strip().lower()
+    # Measured once lower-cased: "İ".lower() is two characters.
+    label = status.strip().lower() if isinstance(status, str) else ""
+    if (
+        not label
+        or len(label) > MAX_STATUS_LENGTH
+        or any(unicodedata.category(c) in ("Cc", "Cs") for c in label)
+    ):
+        raise InvalidEvent(
+            "status", f"status must be a string of 1-{MAX_STATUS_LENGTH} characters, no control characters"
+        )
+    return label
 
 
 def _occurred_at(data: Mapping[str, object], broker_time: datetime | None) -> datetime:
@@ -120,7 +129,10 @@ def _occurred_at(data: Mapping[str, object], broker_time: datetime | None) -> da
         raise InvalidEvent("created_at", f"created_at {raw[:64]!r} is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         raise InvalidEvent("created_at", "created_at has no time zone offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC instant datetime has
+        raise InvalidEvent("created_at", f"created_at {raw[:64]!r} is out of range") from None
 
 
 class Verdict(enum.Enum):
