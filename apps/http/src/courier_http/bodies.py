@@ -64,11 +64,12 @@ class BodyDecoder(Generic[T]):
         self._decode = msgspec.json.Decoder(kind).decode
 
     def decode(self, body: bytes) -> T:
+        """The body as ``T``; any other input raises :class:`ApiError` (400), never anything else."""
         try:
             return self._decode(body)
         except msgspec.ValidationError as exc:
             raise validation_error(str(exc)) from None
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for bad UTF-8
             raise ApiError.of("invalid_json") from None
 
 
