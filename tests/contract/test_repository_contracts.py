@@ -93,9 +93,17 @@ async def test_pick_takes_fewest_deliveries_then_lowest_id(uow_factory) -> None:
         await uow.couriers.save(loaded)
         await uow.commit()
     async with uow_factory() as uow:
-        assert (await uow.couriers.pick_available()).id == ids[2]
-        assert (await uow.couriers.pick_available(exclude=[ids[2]])).id == ids[3]
-        assert (await uow.couriers.pick_available(exclude=[ids[2], ids[3]])).id == ids[1]
+        # (courier, candidates, tied with it): paused ids[0] is no candidate, ids[1] has 3 deliveries
+        picks = [
+            await uow.couriers.pick_available(),
+            await uow.couriers.pick_available(exclude=[ids[2]]),
+            await uow.couriers.pick_available(exclude=[ids[2], ids[3]]),
+        ]
+        assert [(p.courier.id, p.candidates, p.tied) for p in picks] == [
+            (ids[2], 3, 2),
+            (ids[3], 2, 1),
+            (ids[1], 1, 1),
+        ]
         assert await uow.couriers.pick_available(exclude=ids) is None
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from courier_adapters.postgres import invariants
 from courier_adapters.postgres.database import PostgresDatabase
-from courier_adapters.postgres.uow import PostgresUnitOfWorkFactory, read_repositories
+from courier_adapters.postgres.uow import PostgresUnitOfWorkFactory, journal_readers, read_repositories
 from courier_core import Assignment, AssignOrder, CreateCourier, DeadlinePolicy, UpdateCourier
 from courier_core.errors import (
     CourierExists,
@@ -32,9 +32,10 @@ def services(database: PostgresDatabase, policy: DeadlinePolicy | None = None):
     policy = policy or DeadlinePolicy()
     uow = PostgresUnitOfWorkFactory(database)
     couriers, deliveries, queue = read_repositories(database)
+    _, history, decisions = journal_readers(database)
     waiting = WaitingQueue(policy=policy, metrics=NullMetrics())
     return (
-        CourierService(uow=uow, couriers=couriers, waiting=waiting),
+        CourierService(uow=uow, couriers=couriers, waiting=waiting, history=history),
         DeliveryService(
             uow=uow,
             deliveries=deliveries,
@@ -42,6 +43,8 @@ def services(database: PostgresDatabase, policy: DeadlinePolicy | None = None):
             waiting=waiting,
             policy=policy,
             metrics=NullMetrics(),
+            decisions=decisions,
+            history=history,
         ),
     )
 

@@ -85,7 +85,7 @@ def answers(*, delivery: bool) -> dict[str, list[tuple[Any, ...]]]:
 def services(conn: Connection) -> tuple[CourierService, DeliveryService]:
     uow = PostgresUnitOfWorkFactory(Database(conn))  # type: ignore[arg-type]
     waiting = WaitingQueue(policy=DeadlinePolicy(), metrics=NullMetrics())
-    couriers = CourierService(uow=uow, couriers=None, waiting=waiting)  # type: ignore[arg-type]
+    couriers = CourierService(uow=uow, couriers=None, waiting=waiting, history=None)  # type: ignore[arg-type]
     deliveries = DeliveryService(
         uow=uow,
         deliveries=None,  # type: ignore[arg-type]
@@ -93,6 +93,8 @@ def services(conn: Connection) -> tuple[CourierService, DeliveryService]:
         waiting=waiting,
         policy=DeadlinePolicy(),
         metrics=NullMetrics(),
+        decisions=None,  # type: ignore[arg-type]
+        history=None,  # type: ignore[arg-type]
     )
     return couriers, deliveries
 

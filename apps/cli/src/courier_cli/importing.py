@@ -19,9 +19,10 @@ from courier_cli.errors import UsageProblem
 from courier_core.errors import DependencyUnavailable, InvalidInput
 from courier_core.model import (
     Courier,
+    CourierStatus,
     NewCourier,
 )
-from courier_core.usecases import CreateCourier, WaitingQueue
+from courier_core.usecases import CreateCourier, WaitingQueue, journal
 from courier_core.usecases import new_courier as validated_new_courier
 
 REQUIRED_COLUMNS = ("name", "phone", "status")
@@ -141,9 +142,18 @@ async def _serve_waiting(uow: BulkUnitOfWork, waiting: WaitingQueue, created: Se
     for courier in created:
         if not courier.is_available:
             continue
-        if await waiting.give_courier(uow, courier) is None:
+        delivery = await waiting.give_courier(uow, courier)
+        if delivery is None:
             break  # the queue is empty
         await uow.couriers.save(courier)
+        await journal.courier_status_changed(
+            uow,
+            courier.id,
+            CourierStatus.AVAILABLE,
+            courier.status,
+            reason="assigned",
+            order_id=delivery.order_id,
+        )
         served += 1
     return served
 
@@ -152,6 +162,8 @@ async def _import_batch(
     uow: BulkUnitOfWork, batch: Sequence[GoodRow], waiting: WaitingQueue, outcome: Outcome
 ) -> None:
     created = await uow.bulk.add_many([row.courier for row in batch])
+    for courier in created:
+        await journal.courier_created(uow, courier)
     taken = {courier.phone for courier in created}
     outcome.created += len(created)
     outcome.duplicates += [

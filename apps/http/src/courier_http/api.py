@@ -17,7 +17,7 @@ import msgspec
 
 from courier_core import views
 from courier_core.errors import InvalidInput
-from courier_core.model import MAX_ID, DeliveryCursor, Queued
+from courier_core.model import MAX_ID, DeliveryCursor, DryRun, Queued
 from courier_core.usecases import (
     AssignOrder,
     CourierService,
@@ -184,6 +184,8 @@ class BusinessApi:
         )
         if isinstance(result, Queued):
             return Reply(202, views.queued_view(result))
+        if isinstance(result, DryRun):
+            return Reply(200, views.dry_run_view(result))
         return Reply(200, views.assignment_view(result))
 
     async def unassign(self, call: Call) -> Reply:

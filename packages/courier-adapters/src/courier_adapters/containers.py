@@ -11,6 +11,11 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase
+from courier_adapters.postgres.journal import (
+    PostgresDecisionRepository,
+    PostgresHistoryRepository,
+    PostgresOutboxRepository,
+)
 from courier_adapters.postgres.repositories import (
     PostgresCourierRepository,
     PostgresDeliveryRepository,
@@ -37,6 +42,9 @@ class Adapters(containers.DeclarativeContainer):
     courier_reader = providers.Singleton(PostgresCourierRepository, read_session)
     delivery_reader = providers.Singleton(PostgresDeliveryRepository, read_session)
     queue_reader = providers.Singleton(PostgresWaitingOrderRepository, read_session)
+    outbox_reader = providers.Singleton(PostgresOutboxRepository, read_session)
+    history_reader = providers.Singleton(PostgresHistoryRepository, read_session)
+    decision_reader = providers.Singleton(PostgresDecisionRepository, read_session)
     uow = providers.Singleton(PostgresUnitOfWorkFactory, database)
     metrics = providers.Singleton(NullMetrics)
 
@@ -47,7 +55,11 @@ class UseCases(containers.DeclarativeContainer):
     policy = providers.Callable(lambda settings: settings.deadline_policy, adapters.settings)
     waiting = providers.Singleton(WaitingQueue, policy=policy, metrics=adapters.metrics)
     couriers = providers.Singleton(
-        CourierService, uow=adapters.uow, couriers=adapters.courier_reader, waiting=waiting
+        CourierService,
+        uow=adapters.uow,
+        couriers=adapters.courier_reader,
+        waiting=waiting,
+        history=adapters.history_reader,
     )
     deliveries = providers.Singleton(
         DeliveryService,
@@ -57,4 +69,6 @@ class UseCases(containers.DeclarativeContainer):
         waiting=waiting,
         policy=policy,
         metrics=adapters.metrics,
+        decisions=adapters.decision_reader,
+        history=adapters.history_reader,
     )

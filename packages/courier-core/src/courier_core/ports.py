@@ -18,12 +18,18 @@ from typing import Protocol, Self
 from courier_core.model import (
     Courier,
     CourierStatus,
+    Decision,
     Delivery,
     DeliveryCursor,
     DeliveryStatus,
+    HistoryEntry,
     KnownOrder,
     NewCourier,
     OrderInfo,
+    OutboxEvent,
+    Picked,
+    StoredEvent,
+    Subject,
     TransportType,
     WaitingOrder,
 )
@@ -55,11 +61,12 @@ class CourierRepository(Protocol):
         """Soft delete: the courier disappears from reads and its phone is free again."""
         ...
 
-    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Courier | None:
+    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Picked | None:
         """Lock and return the available courier with the fewest deliveries (ties: lowest id).
 
         Couriers locked by a concurrent transaction are skipped; with ``wait=True`` the best candidate
         is waited for instead, and returned if it is still available once its lock is released.
+        The answer also counts the candidates and those tied with the pick (up to ``CANDIDATES_CAP``).
         """
         ...
 
@@ -92,6 +99,14 @@ class DeliveryRepository(Protocol):
         """Forget the order's delivery (unassign: it never happened)."""
         ...
 
+    async def active_of(self, courier_id: int) -> Delivery | None:
+        """The courier's active delivery, if any (not locked: lock its order, then re-read)."""
+        ...
+
+    async def reassign(self, order_id: str, courier_id: int) -> None:
+        """Give the order's active delivery to another courier (handover); the deadline stays."""
+        ...
+
     async def finish(self, order_id: str, status: DeliveryStatus) -> Delivery | None:
         """Move the delivery from ``active`` to ``status``, stamped with the database's clock.
 
@@ -109,10 +124,14 @@ class DeliveryRepository(Protocol):
         *,
         status: DeliveryStatus | None = None,
         courier_id: int | None = None,
+        at_risk: bool = False,
         after: DeliveryCursor | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
-        """Deliveries newest assignment first (ties by order id, descending)."""
+        """Deliveries newest assignment first (ties by order id, descending).
+
+        ``at_risk``: only active deliveries past ``AT_RISK_SHARE`` of their window (now, the database's).
+        """
         ...
 
 
@@ -175,6 +194,58 @@ class CursorRepository(Protocol):
         ...
 
 
+class OutboxRepository(Protocol):
+    """Events on their way out. ``add`` is transactional (inside a unit of work, written with the
+    change, in commit order); the rest is the relay's and the stream's, outside any unit of work."""
+
+    async def add(self, event: OutboxEvent) -> None: ...
+
+    async def pending(self, *, limit: int) -> list[StoredEvent]:
+        """The oldest events not yet sent, in commit order."""
+        ...
+
+    async def mark_sent(self, positions: Sequence[int]) -> None: ...
+
+    async def after(self, position: int, *, limit: int) -> list[StoredEvent]:
+        """Events (sent or not) committed after ``position``, in commit order (the live stream)."""
+        ...
+
+    async def last_position(self) -> int:
+        """The position of the newest event (0 when there is none)."""
+        ...
+
+    async def prune(self, *, older_than: float) -> int:
+        """Forget events sent more than ``older_than`` seconds ago (never a pending one)."""
+        ...
+
+
+class HistoryRepository(Protocol):
+    """Every status change of couriers and deliveries, with its actor: kept, never changed."""
+
+    async def add(self, entry: HistoryEntry) -> None: ...
+
+    async def list(self, subject: Subject, subject_id: str, *, limit: int = 100) -> list[HistoryEntry]:
+        """Oldest first."""
+        ...
+
+
+class DecisionRepository(Protocol):
+    """Why each order went to its courier (the latest assignment's decision)."""
+
+    async def save(self, decision: Decision) -> None: ...
+
+    async def get(self, order_id: str) -> Decision | None: ...
+
+
+class EventPublisher(Protocol):
+    """Where the relay sends events (Kafka's ``courier.events``)."""
+
+    async def publish(self, events: Sequence[StoredEvent]) -> None:
+        """Send ``events`` in order, each keyed by its ``key``; return once the broker acknowledged
+        every one of them. Raises ``DependencyUnavailable`` when it could not (none is then known sent)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository. Leaving the block without ``commit()`` rolls back."""
 
@@ -195,6 +266,15 @@ class UnitOfWork(Protocol):
 
     @property
     def cursors(self) -> CursorRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def history(self) -> HistoryRepository: ...
+
+    @property
+    def decisions(self) -> DecisionRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -23,15 +23,22 @@ from typing import Protocol, Self
 from courier_core.errors import CourierExists, CourierNotAvailable, DeliveryExists, OrderNotFound
 from courier_core.metrics import NullMetrics
 from courier_core.model import (
+    AT_RISK_SHARE,
     Courier,
     CourierStatus,
     DeadlinePolicy,
+    Decision,
     Delivery,
     DeliveryCursor,
     DeliveryStatus,
+    HistoryEntry,
     KnownOrder,
     NewCourier,
     OrderInfo,
+    OutboxEvent,
+    Picked,
+    StoredEvent,
+    Subject,
     TransportType,
     WaitingOrder,
 )
@@ -61,7 +68,12 @@ class _State:
     waiting: dict[str, WaitingOrder] = field(default_factory=dict)
     processed: dict[bytes, datetime] = field(default_factory=dict)
     cursors: dict[str, datetime] = field(default_factory=dict)
+    outbox: dict[int, OutboxEvent] = field(default_factory=dict)
+    sent: dict[int, datetime] = field(default_factory=dict)
+    history: list[HistoryEntry] = field(default_factory=list)
+    decisions: dict[str, Decision] = field(default_factory=dict)
     next_id: int = 1
+    next_position: int = 1
 
     def snapshot(self) -> _State:
         """A copy that shares the (never mutated in place) stored objects: O(n) pointer copies."""
@@ -73,7 +85,12 @@ class _State:
             waiting=dict(self.waiting),
             processed=dict(self.processed),
             cursors=dict(self.cursors),
+            outbox=dict(self.outbox),
+            sent=dict(self.sent),
+            history=list(self.history),
+            decisions=dict(self.decisions),
             next_id=self.next_id,
+            next_position=self.next_position,
         )
 
 
@@ -147,7 +164,7 @@ class InMemoryCourierRepository(_Repository):
     async def delete(self, courier_id: int) -> None:
         self._s.deleted.add(courier_id)
 
-    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Courier | None:
+    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Picked | None:
         candidates = [
             c
             for c in self._s.couriers.values()
@@ -155,7 +172,9 @@ class InMemoryCourierRepository(_Repository):
         ]
         if not candidates:
             return None
-        return replace(min(candidates, key=lambda c: (c.total_deliveries, c.id)))
+        best = min(candidates, key=lambda c: (c.total_deliveries, c.id))
+        tied = sum(1 for c in candidates if c.total_deliveries == best.total_deliveries)
+        return Picked(courier=replace(best), candidates=len(candidates), tied=tied)
 
     async def list(
         self,
@@ -196,6 +215,18 @@ class InMemoryDeliveryRepository(_Repository):
     async def remove(self, order_id: str) -> None:
         self._s.deliveries.pop(order_id, None)
 
+    async def active_of(self, courier_id: int) -> Delivery | None:
+        for delivery in self._s.deliveries.values():
+            if delivery.is_active and delivery.courier_id == courier_id:
+                return replace(delivery)
+        return None
+
+    async def reassign(self, order_id: str, courier_id: int) -> None:
+        delivery = self._s.deliveries[order_id]
+        if any(d.is_active and d.courier_id == courier_id for d in self._s.deliveries.values()):
+            raise CourierNotAvailable()  # PostgreSQL: deliveries_one_active_per_courier
+        self._s.deliveries[order_id] = replace(delivery, courier_id=courier_id)
+
     async def finish(self, order_id: str, status: DeliveryStatus) -> Delivery | None:
         delivery = self._s.deliveries.get(order_id)
         if delivery is None or not delivery.is_active:
@@ -220,15 +251,21 @@ class InMemoryDeliveryRepository(_Repository):
         *,
         status: DeliveryStatus | None = None,
         courier_id: int | None = None,
+        at_risk: bool = False,
         after: DeliveryCursor | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
         ordered = sorted(self._s.deliveries.values(), key=lambda d: (d.assigned_at, d.order_id), reverse=True)
+        now = self._store.clock.current
         found = [
             replace(d)
             for d in ordered
             if (status is None or d.status is status)
             and (courier_id is None or d.courier_id == courier_id)
+            and (
+                not at_risk
+                or (d.is_active and now >= d.assigned_at + (d.deadline - d.assigned_at) * AT_RISK_SHARE)
+            )
             and (after is None or (d.assigned_at, d.order_id) < (after.assigned_at, after.order_id))
         ]
         return found[:limit]
@@ -301,6 +338,66 @@ class InMemoryCursorRepository(_Repository):
             cursors[name] = position
 
 
+class InMemoryOutboxRepository(_Repository):
+    async def add(self, event: OutboxEvent) -> None:
+        self._s.outbox[self._s.next_position] = event
+        self._s.next_position += 1
+
+    async def pending(self, *, limit: int) -> list[StoredEvent]:
+        positions = sorted(p for p in self._s.outbox if p not in self._s.sent)[:limit]
+        return [StoredEvent(p, self._s.outbox[p]) for p in positions]
+
+    async def mark_sent(self, positions: Sequence[int]) -> None:
+        for position in positions:
+            if position in self._s.outbox:
+                self._s.sent.setdefault(position, self._store.clock.current)
+
+    async def after(self, position: int, *, limit: int) -> list[StoredEvent]:
+        positions = sorted(p for p in self._s.outbox if p > position)[:limit]
+        return [StoredEvent(p, self._s.outbox[p]) for p in positions]
+
+    async def last_position(self) -> int:
+        return max(self._s.outbox, default=0)
+
+    async def prune(self, *, older_than: float) -> int:
+        limit = self._store.clock.current - timedelta(seconds=older_than)
+        old = [p for p, at in self._s.sent.items() if at < limit]
+        for position in old:
+            del self._s.outbox[position]
+            del self._s.sent[position]
+        return len(old)
+
+
+class InMemoryHistoryRepository(_Repository):
+    async def add(self, entry: HistoryEntry) -> None:
+        self._s.history.append(entry)
+
+    async def list(self, subject: Subject, subject_id: str, *, limit: int = 100) -> list[HistoryEntry]:
+        found = [e for e in self._s.history if e.subject is subject and e.subject_id == subject_id]
+        return found[:limit]
+
+
+class InMemoryDecisionRepository(_Repository):
+    async def save(self, decision: Decision) -> None:
+        self._s.decisions[decision.order_id] = decision
+
+    async def get(self, order_id: str) -> Decision | None:
+        return self._s.decisions.get(order_id)
+
+
+class RecordingPublisher:
+    """An ``EventPublisher`` that keeps what it was given; ``fail`` makes the next publish raise."""
+
+    def __init__(self) -> None:
+        self.published: list[StoredEvent] = []
+        self.fail: Exception | None = None
+
+    async def publish(self, events: Sequence[StoredEvent]) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.published.extend(events)
+
+
 class InMemoryUnitOfWork:
     """A transaction over the store: serialised with other units; its writes are published to the
     store only by ``commit()`` (until then, reads outside it do not see them)."""
@@ -314,6 +411,9 @@ class InMemoryUnitOfWork:
         self.waiting = InMemoryWaitingOrderRepository(store, self)
         self.processed = InMemoryProcessedEventRepository(store, self)
         self.cursors = InMemoryCursorRepository(store, self)
+        self.outbox = InMemoryOutboxRepository(store, self)
+        self.history = InMemoryHistoryRepository(store, self)
+        self.decisions = InMemoryDecisionRepository(store, self)
         self.committed = False
 
     async def __aenter__(self) -> Self:
@@ -420,7 +520,12 @@ def build_services(
     return Services(
         store=store,
         uow=uow,
-        couriers=CourierService(uow=uow, couriers=InMemoryCourierRepository(store), waiting=waiting),
+        couriers=CourierService(
+            uow=uow,
+            couriers=InMemoryCourierRepository(store),
+            waiting=waiting,
+            history=InMemoryHistoryRepository(store),
+        ),
         deliveries=DeliveryService(
             uow=uow,
             deliveries=InMemoryDeliveryRepository(store),
@@ -428,6 +533,8 @@ def build_services(
             waiting=waiting,
             policy=policy,
             metrics=metrics,
+            decisions=InMemoryDecisionRepository(store),
+            history=InMemoryHistoryRepository(store),
         ),
         metrics=metrics,
     )

@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from courier_core.model import Assignment, Courier, Delivery, DeliveryOutcome, Queued, WaitingOrder
+from courier_core.model import (
+    Assignment,
+    Courier,
+    Decision,
+    Delivery,
+    DeliveryOutcome,
+    DryRun,
+    Handover,
+    HistoryEntry,
+    Queued,
+    WaitingOrder,
+)
 
 
 def timestamp(value: datetime) -> str:
@@ -63,4 +74,51 @@ def waiting_view(waiting: WaitingOrder, *, now: datetime) -> dict[str, Any]:
         "order_id": waiting.order_id,
         "since": timestamp(waiting.since),
         "age_seconds": max(0.0, (now - waiting.since).total_seconds()),
+    }
+
+
+def decision_view(decision: Decision) -> dict[str, Any]:
+    return {
+        "order_id": decision.order_id,
+        "courier_id": decision.courier_id,
+        "strategy": decision.strategy.value,
+        "candidates": decision.candidates,
+        "candidates_capped": decision.candidates_capped,
+        "courier_deliveries": decision.courier_deliveries,
+        "tie_break": decision.tie_break,
+        "tied": decision.tied,
+        "excluded_courier_ids": list(decision.excluded),
+        "decided_at": timestamp(decision.decided_at),
+    }
+
+
+def dry_run_view(dry_run: DryRun) -> dict[str, Any]:
+    """What an assignment would do (``dry_run: true``): the courier, its deadline, and why."""
+    return {
+        "dry_run": True,
+        "order_id": dry_run.order_id,
+        "courier_id": dry_run.courier_id,
+        "transport_type": dry_run.transport_type.value,
+        "delivery_deadline": timestamp(dry_run.deadline),
+        "decision": decision_view(dry_run.decision),
+    }
+
+
+def handover_view(handover: Handover) -> dict[str, Any]:
+    return {
+        "order_id": handover.order_id,
+        "from_courier_id": handover.from_courier_id,
+        "courier_id": handover.to_courier_id,
+        "delivery_deadline": timestamp(handover.deadline),
+    }
+
+
+def history_view(entry: HistoryEntry) -> dict[str, Any]:
+    return {
+        "change": entry.change,
+        "from": entry.from_state,
+        "to": entry.to_state,
+        "actor": entry.actor,
+        "at": timestamp(entry.at),
+        "details": entry.details,
     }

@@ -19,6 +19,7 @@ from courier_core.model import (
     DeliveryStatus,
     KnownOrder,
     NewCourier,
+    Picked,
     TransportType,
     WaitingOrder,
 )
@@ -102,11 +103,13 @@ class PostgresCourierRepository:
         stmt = sql.courier_delete()
         await self._session.execute(stmt.sql, stmt.params(id=courier_id))
 
-    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Courier | None:
+    async def pick_available(self, *, exclude: Sequence[int] = (), wait: bool = False) -> Picked | None:
         stmt = sql.courier_pick(bool(exclude), skip_locked=not wait)
         params = stmt.params(exclude=list(exclude)) if exclude else stmt.defaults
         row = await self._session.fetch_one(stmt.sql, params)
-        return None if row is None else courier_from_row(row)
+        if row is None:
+            return None
+        return Picked(courier=courier_from_row(row), candidates=row[9], tied=row[10])
 
     async def list(
         self,
@@ -164,6 +167,15 @@ class PostgresDeliveryRepository:
         stmt = sql.delivery_delete()
         await self._session.execute(stmt.sql, stmt.params(order_id=order_id))
 
+    async def active_of(self, courier_id: int) -> Delivery | None:
+        stmt = sql.delivery_active_of()
+        row = await self._session.fetch_one(stmt.sql, stmt.params(courier_id=courier_id))
+        return None if row is None else _delivery(row)
+
+    async def reassign(self, order_id: str, courier_id: int) -> None:
+        stmt = sql.delivery_reassign()
+        await self._session.execute(stmt.sql, stmt.params(order_id=order_id, courier_id=courier_id))
+
     async def finish(self, order_id: str, status: DeliveryStatus) -> Delivery | None:
         stmt = sql.delivery_finish()
         row = await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id, status=status.value))
@@ -179,10 +191,11 @@ class PostgresDeliveryRepository:
         *,
         status: DeliveryStatus | None = None,
         courier_id: int | None = None,
+        at_risk: bool = False,
         after: DeliveryCursor | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
-        stmt = sql.delivery_list(status is not None, courier_id is not None, after is not None)
+        stmt = sql.delivery_list(status is not None, courier_id is not None, after is not None, at_risk)
         rows = await self._session.fetch_all(
             stmt.sql,
             stmt.params(

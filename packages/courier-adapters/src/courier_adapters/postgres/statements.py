@@ -24,7 +24,7 @@ from courier_adapters.postgres.schema import (
     processed_events,
     waiting_orders,
 )
-from courier_core.model import FINISHED_ORDER_STATUSES
+from courier_core.model import AT_RISK_SHARE, CANDIDATES_CAP, FINISHED_ORDER_STATUSES
 
 _DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
@@ -130,15 +130,35 @@ def courier_pick(with_exclusions: bool, skip_locked: bool = True) -> Statement:
     """The least-loaded available courier, ties by lowest id, locked; locked ones skipped (or, with
     ``skip_locked=False``, the best one waited for and re-checked once its lock is released).
 
-    Walks ``couriers_pick_idx`` from its first entry: the cost does not grow with the table.
+    Walks ``couriers_pick_idx`` from its first entry: the cost does not grow with the table. The two
+    counts of the decision (candidates, and those tied with the pick) read at most
+    ``CANDIDATES_CAP + 1`` entries of the same index each.
     """
     stmt = select(*COURIER_COLUMNS).where(_available, _live)
     if with_exclusions:
         stmt = stmt.where(couriers.c.id != func.all(bindparam("exclude")))
-    return compile_sql(
+    pick = compile_sql(
         stmt.order_by(couriers.c.total_deliveries, couriers.c.id)
         .limit(1)
         .with_for_update(skip_locked=skip_locked)
+    )
+    among = "c.status = 'available' AND c.deleted_at IS NULL"
+    if with_exclusions:
+        among += " AND c.id <> ALL(%(exclude)s)"
+    columns = ", ".join(f"picked.{column.name}" for column in COURIER_COLUMNS)
+    cap = CANDIDATES_CAP + 1
+    return Statement(
+        sql=(
+            f"SELECT {columns},"
+            # ORDER BY as the index: a walk of couriers_pick_idx, never a scan of the table
+            f" (SELECT count(*) FROM (SELECT 1 FROM couriers AS c WHERE {among}"
+            f" ORDER BY c.total_deliveries, c.id LIMIT {cap}) AS n),"
+            f" (SELECT count(*) FROM (SELECT 1 FROM couriers AS c WHERE {among}"
+            f" AND c.total_deliveries = picked.total_deliveries ORDER BY c.total_deliveries, c.id"
+            f" LIMIT {cap}) AS t)"
+            f" FROM ({pick.sql}) AS picked"
+        ),
+        defaults=pick.defaults,
     )
 
 
@@ -196,6 +216,22 @@ def delivery_delete() -> Statement:
 
 
 @cache
+def delivery_active_of() -> Statement:
+    return compile_sql(
+        select(*DELIVERY_COLUMNS).where(deliveries.c.courier_id == bindparam("courier_id"), _active)
+    )
+
+
+@cache
+def delivery_reassign() -> Statement:
+    return compile_sql(
+        update(deliveries)
+        .where(deliveries.c.order_id == bindparam("order_id"), _active)
+        .values(courier_id=bindparam("courier_id"))
+    )
+
+
+@cache
 def delivery_finish() -> Statement:
     return compile_sql(
         update(deliveries)
@@ -224,8 +260,16 @@ def delivery_expire_due() -> Statement:
 
 
 @cache
-def delivery_list(by_status: bool, by_courier: bool, after: bool) -> Statement:
+def delivery_list(by_status: bool, by_courier: bool, after: bool, at_risk: bool = False) -> Statement:
     stmt = select(*DELIVERY_COLUMNS)
+    if at_risk:
+        # Active and past AT_RISK_SHARE of the window, on the database's clock.
+        stmt = stmt.where(
+            _active,
+            func.now()
+            >= deliveries.c.assigned_at
+            + (deliveries.c.deadline - deliveries.c.assigned_at) * literal_column(repr(AT_RISK_SHARE)),
+        )
     if by_status:
         stmt = stmt.where(deliveries.c.status == bindparam("status"))
     if by_courier:

@@ -12,6 +12,12 @@ from psycopg import AsyncConnection
 
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase, Row, TransactionSession
 from courier_adapters.postgres.errors import translated
+from courier_adapters.postgres.journal import (
+    Journal,
+    PostgresDecisionRepository,
+    PostgresHistoryRepository,
+    PostgresOutboxRepository,
+)
 from courier_adapters.postgres.repositories import (
     PostgresCourierRepository,
     PostgresCursorRepository,
@@ -32,12 +38,16 @@ class PostgresUnitOfWork:
     waiting: PostgresWaitingOrderRepository
     processed: PostgresProcessedEventRepository
     cursors: PostgresCursorRepository
+    outbox: PostgresOutboxRepository
+    history: PostgresHistoryRepository
+    decisions: PostgresDecisionRepository
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._database = database
         self._lease: AbstractAsyncContextManager[AsyncConnection[Row]] | None = None
         self._session: TransactionSession | None = None
         self._open = False
+        self._journal = Journal()
 
     async def __aenter__(self) -> Self:
         conn = await self._begin()
@@ -49,6 +59,10 @@ class PostgresUnitOfWork:
         self.waiting = PostgresWaitingOrderRepository(session)
         self.processed = PostgresProcessedEventRepository(session)
         self.cursors = PostgresCursorRepository(session)
+        self._journal.clear()
+        self.outbox = PostgresOutboxRepository(session, self._journal)
+        self.history = PostgresHistoryRepository(session, self._journal)
+        self.decisions = PostgresDecisionRepository(session, self._journal)
         return self
 
     async def _begin(self) -> AsyncConnection[Row]:
@@ -92,12 +106,16 @@ class PostgresUnitOfWork:
         return self._session
 
     async def commit(self) -> None:
+        """Write what the journal holds (outbox, history, decisions), then commit."""
         assert self._session is not None
+        if self._journal:
+            await self._journal.flush(self._session)
         with translated():
             await self._session.conn.execute("COMMIT")
         self._open = False
 
     async def rollback(self) -> None:
+        self._journal.clear()
         if self._open and self._session is not None:
             self._open = False
             with translated():
@@ -128,4 +146,16 @@ def read_repositories(
         PostgresCourierRepository(session),
         PostgresDeliveryRepository(session),
         PostgresWaitingOrderRepository(session),
+    )
+
+
+def journal_readers(
+    database: PostgresDatabase,
+) -> tuple[PostgresOutboxRepository, PostgresHistoryRepository, PostgresDecisionRepository]:
+    """Outbox (relay, stream), history and decisions outside any transaction."""
+    session = PoolSession(database.pool)
+    return (
+        PostgresOutboxRepository(session),
+        PostgresHistoryRepository(session),
+        PostgresDecisionRepository(session),
     )

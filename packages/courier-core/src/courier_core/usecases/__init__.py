@@ -10,17 +10,21 @@ from courier_core.usecases.couriers import (
 from courier_core.usecases.dispatch import (
     AssignOrder,
     DeliveryService,
+    HandOver,
     ListDeliveries,
     WaitingQueue,
 )
+from courier_core.usecases.relay import OutboxRelay
 
 __all__ = [
     "AssignOrder",
     "CourierService",
     "CreateCourier",
     "DeliveryService",
+    "HandOver",
     "ListCouriers",
     "ListDeliveries",
+    "OutboxRelay",
     "UpdateCourier",
     "WaitingQueue",
     "new_courier",

@@ -9,8 +9,10 @@ from courier_core.model import (
     MAX_ID,
     Courier,
     CourierChanges,
+    HistoryEntry,
     NewCourier,
     Page,
+    Subject,
     TransportType,
     validate_client_status,
     validate_courier_id,
@@ -20,7 +22,8 @@ from courier_core.model import (
     validate_status_filter,
     validate_transport_type,
 )
-from courier_core.ports import CourierRepository, UnitOfWork, UnitOfWorkFactory
+from courier_core.ports import CourierRepository, HistoryRepository, UnitOfWork, UnitOfWorkFactory
+from courier_core.usecases import journal
 from courier_core.usecases.dispatch import WaitingQueue
 from courier_core.usecases.transactions import in_transaction
 
@@ -76,28 +79,45 @@ class CourierService:
         uow: UnitOfWorkFactory,
         couriers: CourierRepository,
         waiting: WaitingQueue,
+        history: HistoryRepository,
     ) -> None:
         self._uow = uow
         self._couriers = couriers
         self._waiting = waiting
+        self._history = history
 
     async def create(self, command: CreateCourier) -> Courier:
         """Register a courier; an available one takes the oldest waiting order at once."""
         new = new_courier(command)
 
         async def work(uow: UnitOfWork) -> Courier:
-            courier = await uow.couriers.add(new)
-            if courier.is_available and await self._waiting.give_courier(uow, courier):
-                courier = await uow.couriers.save(courier)
-            return courier
+            return await self.create_in(uow, new)
 
         return await in_transaction(self._uow, work)
+
+    async def create_in(self, uow: UnitOfWork, new: NewCourier) -> Courier:
+        """Register a validated courier inside ``uow``'s transaction (the bulk import's path too)."""
+        courier = await uow.couriers.add(new)
+        await journal.courier_created(uow, courier)
+        before = courier.status
+        if courier.is_available and await self._waiting.give_courier(uow, courier):
+            courier = await uow.couriers.save(courier)
+            await journal.courier_status_changed(uow, courier.id, before, courier.status, reason="assigned")
+        return courier
 
     async def get(self, courier_id: object) -> Courier:
         courier = await self._couriers.get(validate_courier_id(courier_id))
         if courier is None:
             raise CourierNotFound()
         return courier
+
+    async def history(self, courier_id: object, *, limit: int = 100) -> list[HistoryEntry]:
+        """The courier's changes, oldest first. Raises ``CourierNotFound`` when it has none."""
+        checked = validate_courier_id(courier_id)
+        entries = await self._history.list(Subject.COURIER, str(checked), limit=validate_limit(limit))
+        if not entries:
+            raise CourierNotFound()
+        return entries
 
     async def list(self, query: ListCouriers) -> Page[Courier, int]:
         """Couriers by id, ``limit`` at most, after ``after``; ``next`` is set when more follow."""
@@ -140,9 +160,28 @@ class CourierService:
                 raise CourierNotFound()
             if command.expected_version is not None and command.expected_version != courier.version:
                 raise PreconditionFailed()
-            if courier.change(changes):
-                await self._waiting.give_courier(uow, courier)
-            return await uow.couriers.save(courier)
+            before = courier.status
+            original = (courier.name, courier.phone, courier.status, courier.transport_type)
+            became_available = courier.change(changes)
+            set_to = courier.status
+            changed = [
+                name
+                for name, old, new in zip(
+                    ("name", "phone", "status", "transport_type"),
+                    original,
+                    (courier.name, courier.phone, courier.status, courier.transport_type),
+                    strict=True,
+                )
+                if old != new
+            ]
+            given = became_available and await self._waiting.give_courier(uow, courier) is not None
+            saved = await uow.couriers.save(courier)
+            if changed:
+                await journal.courier_updated(uow, saved, changed)
+            await journal.courier_status_changed(uow, saved.id, before, set_to, reason="operator")
+            if given:
+                await journal.courier_status_changed(uow, saved.id, set_to, saved.status, reason="assigned")
+            return saved
 
         return await in_transaction(self._uow, work)
 
@@ -156,5 +195,6 @@ class CourierService:
                 raise CourierNotFound()
             courier.ensure_deletable()
             await uow.couriers.delete(checked_id)
+            await journal.courier_deleted(uow, courier)
 
         await in_transaction(self._uow, work)

@@ -19,15 +19,23 @@ from courier_core.errors import (
     OrderFinished,
 )
 from courier_core.model import (
+    CANDIDATES_CAP,
     Assignment,
     Courier,
     DeadlinePolicy,
+    Decision,
     Delivery,
     DeliveryCursor,
     DeliveryOutcome,
     DeliveryStatus,
+    DryRun,
+    Handover,
+    HistoryEntry,
     Page,
+    Picked,
     Queued,
+    Strategy,
+    Subject,
     WaitingOrder,
     validate_courier_id,
     validate_delivery_status,
@@ -35,12 +43,15 @@ from courier_core.model import (
     validate_order_id,
 )
 from courier_core.ports import (
+    DecisionRepository,
     DeliveryRepository,
+    HistoryRepository,
     Metrics,
     UnitOfWork,
     UnitOfWorkFactory,
     WaitingOrderRepository,
 )
+from courier_core.usecases import journal
 from courier_core.usecases.transactions import in_transaction
 
 EXPIRY_BATCH = 500
@@ -57,12 +68,22 @@ class AssignOrder:
     courier_id: object = None
     exclude_courier_ids: Sequence[object] = field(default_factory=tuple)
     wait: bool = False
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """Move ``courier_id``'s active delivery to ``to_courier_id`` (which must be available)."""
+
+    courier_id: object
+    to_courier_id: object
 
 
 @dataclass(frozen=True, slots=True)
 class ListDeliveries:
     status: object = None
     courier_id: object = None
+    at_risk: bool = False
     limit: int = 100
     after: DeliveryCursor | None = None
 
@@ -94,8 +115,22 @@ class WaitingQueue:
                 continue
             if await uow.deliveries.get(waiting.order_id) is not None:
                 continue
+            deliveries_before = courier.total_deliveries
             delivery = courier.start_delivery(waiting.order_id, now=await uow.now(), policy=self._policy)
             await uow.deliveries.add(delivery)
+            decision = Decision(
+                order_id=waiting.order_id,
+                courier_id=courier.id,
+                strategy=Strategy.WAITING_QUEUE,
+                candidates=1,
+                candidates_capped=False,
+                courier_deliveries=deliveries_before,
+                tie_break="oldest_waiting_order",
+                tied=1,
+                excluded=(),
+                decided_at=delivery.assigned_at,
+            )
+            await journal.delivery_assigned(uow, delivery, decision)
             self._metrics.assignment("assigned")
             return delivery
 
@@ -112,17 +147,27 @@ class DeliveryService:
         waiting: WaitingQueue,
         policy: DeadlinePolicy,
         metrics: Metrics,
+        decisions: DecisionRepository,
+        history: HistoryRepository,
     ) -> None:
         self._uow = uow
         self._deliveries = deliveries
         self._queue = queue
+        self._decisions = decisions
+        self._history = history
         self._waiting = waiting
         self._policy = policy
         self._metrics = metrics
 
-    async def assign(self, command: AssignOrder) -> Assignment | Queued:
-        """Assign an order in its own transaction (see :meth:`assign_in`)."""
-        return await in_transaction(self._uow, lambda uow: self.assign_in(uow, command))
+    async def assign(self, command: AssignOrder) -> Assignment | Queued | DryRun:
+        """Assign an order in its own transaction (see :meth:`assign_in`).
+
+        With ``dry_run`` the transaction is rolled back: the answer says who would be picked and why.
+        """
+        if not command.dry_run:
+            return await in_transaction(self._uow, lambda uow: self.assign_in(uow, command))
+        async with self._uow() as uow:
+            return await self._try(uow, command)  # leaving without commit rolls back
 
     async def assign_in(self, uow: UnitOfWork, command: AssignOrder) -> Assignment | Queued:
         """Assign an order inside ``uow``'s transaction, serialised on the order.
@@ -130,37 +175,74 @@ class DeliveryService:
         Raises ``OrderFinished``, ``DeliveryExists``, ``NoAvailableCouriers`` (unless ``wait``) or
         ``CourierNotAvailable`` (a chosen courier that is not available); nothing is written then.
         """
+        if command.dry_run:
+            raise InvalidInput("dry_run", "a dry run has no transaction of its own to join")
+        result = await self._try(uow, command)
+        assert not isinstance(result, DryRun)
+        return result
+
+    async def _try(self, uow: UnitOfWork, command: AssignOrder) -> Assignment | Queued | DryRun:
         order_id = validate_order_id(command.order_id)
         chosen = None if command.courier_id is None else validate_courier_id(command.courier_id, "courier_id")
-        exclude = [validate_courier_id(c, "exclude_courier_ids") for c in command.exclude_courier_ids]
+        exclude = tuple(validate_courier_id(c, "exclude_courier_ids") for c in command.exclude_courier_ids)
         if command.wait and (chosen is not None or exclude):
             # The queue gives an order the next courier freed, whoever it is.
             raise InvalidInput("wait", "wait cannot be combined with courier_id or exclude_courier_ids")
+        if command.wait and command.dry_run:
+            raise InvalidInput("wait", "wait cannot be combined with dry_run")
         await uow.deliveries.lock_order(order_id)
         known = await uow.orders.get(order_id)
         if known is not None and known.is_finished:
-            self._metrics.assignment("finished")
+            self._count(command, "finished")
             raise OrderFinished()
         if await uow.deliveries.get(order_id) is not None:
-            self._metrics.assignment("exists")
+            self._count(command, "exists")
             raise DeliveryExists()
-        courier = await self._choose(uow, chosen=chosen, exclude=exclude)
-        if courier is None and command.wait:
+        picked = await self._choose(uow, chosen=chosen, exclude=exclude)
+        if picked is None and command.wait:
             # Exclusive against couriers being freed (see WaitingQueue.give_courier): look once more
             # under the lock, then queue; a courier freed after this will see the order.
             await uow.waiting.lock_queue(exclusive=True)
-            courier = await uow.couriers.pick_available()
-            if courier is None:
+            picked = await uow.couriers.pick_available()
+            if picked is None:
                 waiting = await uow.waiting.add(order_id)
+                await journal.order_waiting(uow, waiting)
                 self._metrics.assignment("waiting")
                 return Queued(order_id=order_id, since=waiting.since)
-        if courier is None:
-            self._metrics.assignment("no_courier")
+        if picked is None:
+            self._count(command, "no_courier")
             raise NoAvailableCouriers()
-        delivery = courier.start_delivery(order_id, now=await uow.now(), policy=self._policy)
+        courier = picked.courier
+        now = await uow.now()
+        decision = Decision(
+            order_id=order_id,
+            courier_id=courier.id,
+            strategy=Strategy.LEAST_LOADED if chosen is None else Strategy.REQUESTED,
+            candidates=min(picked.candidates, CANDIDATES_CAP),
+            candidates_capped=picked.candidates > CANDIDATES_CAP,
+            courier_deliveries=courier.total_deliveries,
+            tie_break="lowest_id" if chosen is None else "none",
+            tied=min(picked.tied, CANDIDATES_CAP),
+            excluded=exclude,
+            decided_at=now,
+        )
+        before = courier.status
+        delivery = courier.start_delivery(order_id, now=now, policy=self._policy)
+        if command.dry_run:
+            return DryRun(
+                order_id=order_id,
+                courier_id=courier.id,
+                transport_type=courier.transport_type,
+                deadline=delivery.deadline,
+                decision=decision,
+            )
         await uow.deliveries.add(delivery)
         await uow.couriers.save(courier)
         await uow.waiting.remove(order_id)  # it may have waited: an assigned order waits no more
+        await journal.delivery_assigned(uow, delivery, decision)
+        await journal.courier_status_changed(
+            uow, courier.id, before, courier.status, reason="assigned", order_id=order_id
+        )
         self._metrics.assignment("assigned")
         return Assignment(
             courier_id=courier.id,
@@ -169,18 +251,83 @@ class DeliveryService:
             deadline=delivery.deadline,
         )
 
-    async def _choose(self, uow: UnitOfWork, *, chosen: int | None, exclude: Sequence[int]) -> Courier | None:
+    def _count(self, command: AssignOrder, result: str) -> None:
+        if not command.dry_run:
+            self._metrics.assignment(result)
+
+    async def _choose(self, uow: UnitOfWork, *, chosen: int | None, exclude: Sequence[int]) -> Picked | None:
         if chosen is None:
-            courier = await uow.couriers.pick_available(exclude=exclude)
-            if courier is None:  # every candidate locked (being edited or freed)? wait for the best
-                courier = await uow.couriers.pick_available(exclude=exclude, wait=True)
-            return courier
+            picked = await uow.couriers.pick_available(exclude=exclude)
+            if picked is None:  # every candidate locked (being edited or freed)? wait for the best
+                picked = await uow.couriers.pick_available(exclude=exclude, wait=True)
+            return picked
         courier = await uow.couriers.get(chosen, for_update=True)
         if courier is None:
             raise CourierNotFound()
         if not courier.is_available or chosen in exclude:
             raise CourierNotAvailable()
-        return courier
+        return Picked(courier=courier, candidates=1, tied=1)
+
+    async def hand_over(self, command: HandOver) -> Handover:
+        """Move a courier's active delivery to another available courier, all or nothing.
+
+        The deadline is kept; the source courier becomes available (and is given the oldest waiting
+        order, if any) with one delivery less, the target becomes busy with one more. Raises
+        ``InvalidInput`` (same courier), ``CourierNotFound``, ``DeliveryNotFound`` (no active delivery)
+        or ``CourierNotAvailable`` (the target is not available).
+        """
+        source_id = validate_courier_id(command.courier_id)
+        target_id = validate_courier_id(command.to_courier_id, "to_courier_id")
+        if source_id == target_id:
+            raise InvalidInput("to_courier_id", "a delivery cannot be handed over to the same courier")
+        return await in_transaction(self._uow, lambda uow: self._hand_over(uow, source_id, target_id))
+
+    async def _hand_over(self, uow: UnitOfWork, source_id: int, target_id: int) -> Handover:
+        current = await uow.deliveries.active_of(source_id)
+        if current is None:
+            if await uow.couriers.get(source_id) is None:
+                raise CourierNotFound()
+            raise DeliveryNotFound()
+        await uow.deliveries.lock_order(current.order_id)  # as assign/unassign/complete: order first
+        delivery = await uow.deliveries.get(current.order_id, for_update=True)
+        if delivery is None or not delivery.is_active or delivery.courier_id != source_id:
+            raise DeliveryNotFound()  # it ended or moved while we looked
+        couriers: dict[int, Courier] = {}
+        for courier_id in sorted((source_id, target_id)):  # one lock order for every handover
+            courier = await uow.couriers.get(courier_id, for_update=True)
+            if courier is None:
+                raise CourierNotFound(f"courier {courier_id} not found")
+            couriers[courier_id] = courier
+        source, target = couriers[source_id], couriers[target_id]
+        if not target.is_available:
+            raise CourierNotAvailable()
+        source_before, target_before = source.status, target.status
+        target.start_delivery(delivery.order_id, now=delivery.assigned_at, policy=self._policy)
+        await uow.deliveries.reassign(delivery.order_id, target_id)
+        moved = Delivery(
+            order_id=delivery.order_id,
+            courier_id=target_id,
+            status=delivery.status,
+            assigned_at=delivery.assigned_at,
+            deadline=delivery.deadline,
+        )
+        source.give_back_delivery()
+        await uow.couriers.save(target)
+        await journal.delivery_handed_over(uow, moved, source_id)
+        await journal.courier_status_changed(
+            uow, target_id, target_before, target.status, reason="handed_over", order_id=delivery.order_id
+        )
+        await self._waiting.give_courier(uow, source)
+        await uow.couriers.save(source)
+        await journal.courier_status_changed(
+            uow, source_id, source_before, source.status, reason="handed_over", order_id=delivery.order_id
+        )
+        return Handover(
+            order_id=delivery.order_id,
+            from_courier_id=source_id,
+            to_courier_id=target_id,
+            deadline=delivery.deadline,
+        )
 
     async def unassign(self, order_id: object) -> DeliveryOutcome:
         """Undo the order's active delivery in its own transaction (see :meth:`unassign_in`)."""
@@ -197,10 +344,15 @@ class DeliveryService:
         if delivery is None or not delivery.is_active:
             raise DeliveryNotFound()
         courier = await self._courier_of(uow, delivery)
+        before = courier.status
         await uow.deliveries.remove(checked)
+        await journal.delivery_ended(uow, delivery, "unassigned")
         courier.give_back_delivery()
         await self._waiting.give_courier(uow, courier)
         await uow.couriers.save(courier)
+        await journal.courier_status_changed(
+            uow, courier.id, before, courier.status, reason="unassigned", order_id=checked
+        )
         return DeliveryOutcome(order_id=checked, courier_id=delivery.courier_id, status="unassigned")
 
     async def complete(self, order_id: object) -> DeliveryOutcome:
@@ -221,7 +373,7 @@ class DeliveryService:
             return DeliveryOutcome(
                 order_id=checked, courier_id=existing.courier_id, status=existing.status.value
             )
-        await self._free(uow, finished)
+        await self._free(uow, finished, "completed")
         return DeliveryOutcome(order_id=checked, courier_id=finished.courier_id, status="completed")
 
     async def release_expired(self) -> int:
@@ -239,14 +391,19 @@ class DeliveryService:
     async def _expire_batch(self, uow: UnitOfWork) -> list[Delivery]:
         expired = await uow.deliveries.expire_due(limit=EXPIRY_BATCH)
         for delivery in expired:
-            await self._free(uow, delivery)
+            await self._free(uow, delivery, "expired")
         return expired
 
-    async def _free(self, uow: UnitOfWork, delivery: Delivery) -> None:
+    async def _free(self, uow: UnitOfWork, delivery: Delivery, change: str) -> None:
+        await journal.delivery_ended(uow, delivery, change)
         courier = await self._courier_of(uow, delivery)
+        before = courier.status
         courier.finish_delivery()
         await self._waiting.give_courier(uow, courier)
         await uow.couriers.save(courier)
+        await journal.courier_status_changed(
+            uow, courier.id, before, courier.status, reason=change, order_id=delivery.order_id
+        )
 
     @staticmethod
     async def _courier_of(uow: UnitOfWork, delivery: Delivery) -> Courier:
@@ -260,6 +417,19 @@ class DeliveryService:
         if delivery is None:
             raise DeliveryNotFound()
         return delivery
+
+    async def decision(self, order_id: object) -> Decision:
+        """Why the order's delivery went to its courier. Raises ``DeliveryNotFound``."""
+        decision = await self._decisions.get(validate_order_id(order_id))
+        if decision is None:
+            raise DeliveryNotFound("no assignment decision for this order")
+        return decision
+
+    async def history(self, order_id: object, *, limit: int = 100) -> list[HistoryEntry]:
+        """The order's delivery changes, oldest first (empty when nothing happened to it)."""
+        return await self._history.list(
+            Subject.DELIVERY, validate_order_id(order_id), limit=validate_limit(limit)
+        )
 
     async def waiting(self, *, limit: int = 100) -> list[WaitingOrder]:
         """The waiting orders, oldest first (a read: one statement, no transaction)."""
@@ -275,8 +445,10 @@ class DeliveryService:
                 validate_order_id(query.after.order_id)
             except InvalidInput:
                 raise InvalidInput("after", "invalid cursor") from None
+        if query.at_risk and status not in (None, DeliveryStatus.ACTIVE):
+            raise InvalidInput("at_risk", "only active deliveries can be at risk")
         items = await self._deliveries.list(
-            status=status, courier_id=courier_id, after=query.after, limit=limit + 1
+            status=status, courier_id=courier_id, at_risk=query.at_risk, after=query.after, limit=limit + 1
         )
         if len(items) > limit:
             last = items[limit - 1]

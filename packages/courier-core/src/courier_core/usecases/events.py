@@ -34,6 +34,7 @@ from courier_core.model import (
     validate_order_id,
 )
 from courier_core.ports import Metrics, OrderGateway, UnitOfWork, UnitOfWorkFactory
+from courier_core.usecases import journal
 from courier_core.usecases.dispatch import AssignOrder, DeliveryService, WaitingQueue
 
 MAX_STATUS_LENGTH = 32  # the width of the known-status column
@@ -280,10 +281,17 @@ class WaitingSweeper:
         assigned = 0
         async with self._uow() as uow:
             while assigned < self._limit and await uow.waiting.list(limit=1):
-                courier = await uow.couriers.pick_available()
-                if courier is None or await self._waiting.give_courier(uow, courier) is None:
+                picked = await uow.couriers.pick_available()
+                if picked is None:
+                    break
+                courier, before = picked.courier, picked.courier.status
+                delivery = await self._waiting.give_courier(uow, courier)
+                if delivery is None:
                     break
                 await uow.couriers.save(courier)
+                await journal.courier_status_changed(
+                    uow, courier.id, before, courier.status, reason="assigned", order_id=delivery.order_id
+                )
                 assigned += 1
             await uow.commit()
         return assigned
