@@ -17,8 +17,6 @@ from courier_core.model import (
     Assignment,
     CourierStatus,
     DryRun,
-    EventType,
-    Queued,
     Strategy,
     Subject,
 )
