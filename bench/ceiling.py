@@ -1,9 +1,10 @@
 """The ceiling: bare Starlette on uvicorn, courier's SQL and pool settings, nothing of ours in between.
 
 It answers the benchmark's routes with the statements courier compiles
-(``courier_adapters.postgres.statements``), run in the same order as ``CourierService`` and
-``DeliveryService`` run them, on a psycopg 3 async pool built with the same arguments as
-``PostgresDatabase``. What courier-api does on top of this (middleware, validation, the container, the
+(``courier_adapters.postgres.statements``, and the journal's one statement before ``COMMIT`` from
+``courier_adapters.postgres.journal``: outbox events, history entries, the assignment's decision), run
+in the same order as ``CourierService`` and ``DeliveryService`` run them, with as many rows of each,
+on a psycopg 3 async pool built with the same arguments as ``PostgresDatabase``. What courier-api does on top of this (middleware, validation, the container, the
 use cases, the domain objects, serialisation) is what the benchmark's ratios measure.
 
 Run: ``BENCH_DATABASE_URL=... python -m bench.ceiling --port 8090 --workers 1``.
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,8 +31,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from courier_adapters.postgres import statements as sql
+from courier_adapters.postgres.journal import flush_sql
 from courier_adapters.postgres.repositories import POP_CANDIDATES
-from courier_core.model import FINISHED_ORDER_STATUSES
+from courier_core.model import CANDIDATES_CAP, FINISHED_ORDER_STATUSES
 
 Row = tuple[Any, ...]
 Conn = AsyncConnection[Row]
@@ -39,7 +43,11 @@ POOL_MIN, POOL_MAX, STATEMENT_TIMEOUT_MS = 1, 10, 5000
 DEADLINES = {"on_foot": timedelta(minutes=30), "scooter": timedelta(minutes=15), "car": timedelta(minutes=5)}
 COURIER_FIELDS = ("id", "name", "phone", "status", "transport_type", "created_at", "updated_at")
 FINISHED = FINISHED_ORDER_STATUSES
+ACTOR = "api"
 _encode = msgspec.json.Encoder().encode
+Event = tuple[str, str, dict[str, Any]]  # type, key, payload
+# subject, subject id, change, from, to, details
+Change = tuple[str, str, str, str | None, str | None, dict[str, Any]]
 
 
 def pool_arguments(url: str) -> dict[str, Any]:
@@ -81,6 +89,58 @@ async def one(conn: Conn, stmt: sql.Statement, **params: Any) -> Row | None:
 async def every(conn: Conn, stmt: sql.Statement, **params: Any) -> list[Row]:
     cursor = await conn.execute(stmt.sql, stmt.params(**params))
     return await cursor.fetchall()
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def journal_params(
+    now: datetime, events: list[Event], changes: list[Change], decision: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The parameters of the journal's statement, as ``Journal.params`` builds them."""
+    params: dict[str, Any] = {
+        "event_ids": [str(uuid.uuid4()) for _ in events],
+        "types": [e[0] for e in events],
+        "keys": [e[1] for e in events],
+        "occurred": [now for _ in events],
+        "payloads": [_json(e[2]) for e in events],
+        "h_subjects": [c[0] for c in changes],
+        "h_ids": [c[1] for c in changes],
+        "h_changes": [c[2] for c in changes],
+        "h_from": [c[3] for c in changes],
+        "h_to": [c[4] for c in changes],
+        "h_actors": [ACTOR for _ in changes],
+        "h_at": [now for _ in changes],
+        "h_details": [_json(c[5]) for c in changes],
+    }
+    if decision is not None:
+        params.update({f"d_{name}": [value] for name, value in decision.items()})
+    return params
+
+
+async def flush(
+    conn: Conn,
+    now: datetime,
+    events: list[Event],
+    changes: list[Change],
+    decision: dict[str, Any] | None = None,
+) -> None:
+    """The unit of work's last statement before ``COMMIT``: events, history (and a decision) at once."""
+    statement = flush_sql(True, True, decision is not None)
+    cursor = await conn.execute(statement, journal_params(now, events, changes, decision))
+    await cursor.fetchone()
+
+
+def courier_event(courier: Row, before: str, after: str, reason: str, order_id: str) -> tuple[Event, Change]:
+    details = {"reason": reason, "order_id": order_id}
+    data = {"courier_id": courier[0], "from": before, "to": after, **details}
+    change = ("courier", str(courier[0]), "status", before, after, details)
+    return ("courier.status_changed", str(courier[0]), data), change
 
 
 class Refused(Exception):
@@ -139,7 +199,24 @@ class Ceiling:
                 transport_type=body.get("transport_type") or "on_foot",
             )
             assert row is not None
+            now = await one(conn, sql.transaction_now())
+            assert now is not None
             await self._no_waiting_order(conn)
+            data = {
+                "courier_id": row[0],
+                "name": row[1],
+                "phone": row[2],
+                "status": row[3],
+                "transport_type": row[4],
+                "total_deliveries": row[7],
+                "version": row[8],
+            }
+            await flush(
+                conn,
+                now[0],
+                [("courier.created", str(row[0]), data)],
+                [("courier", str(row[0]), "created", None, row[3], {})],
+            )
         return json_response({"id": row[0], "message": "courier's profile created successfully"}, 201)
 
     async def assign(self, request: Request) -> Response:
@@ -180,6 +257,37 @@ class Ceiling:
         )
         await self._save(conn, courier, status="busy", total=courier[7] + 1)
         await one(conn, sql.waiting_remove(), order_id=order_id)
+        now: datetime = locked[1]
+        data = {
+            "order_id": order_id,
+            "courier_id": courier[0],
+            "status": "active",
+            "assigned_at": iso(now),
+            "deadline": iso(deadline),
+            "finished_at": None,
+            "strategy": "least_loaded",
+        }
+        event, change = courier_event(courier, "available", "busy", "assigned", order_id)
+        decision = {
+            "orders": order_id,
+            "couriers": courier[0],
+            "strategies": "least_loaded",
+            "candidates": min(courier[9], CANDIDATES_CAP),
+            "capped": courier[9] > CANDIDATES_CAP,
+            "deliveries": courier[7],
+            "tie_breaks": "lowest_id",
+            "tied": min(courier[10], CANDIDATES_CAP),
+            "excluded": "[]",
+            "at": now,
+        }
+        details = {"courier_id": courier[0], "strategy": "least_loaded"}
+        await flush(
+            conn,
+            now,
+            [("delivery.assigned", order_id, data), event],
+            [("delivery", order_id, "assigned", None, "active", details), change],
+            decision,
+        )
         return courier, deadline
 
     async def unassign(self, request: Request) -> Response:
@@ -187,7 +295,8 @@ class Ceiling:
         order_id = msgspec.json.decode(await request.body())["order_id"]
         try:
             async with transaction(self.pool) as conn:
-                await one(conn, sql.order_lock(), order_id=order_id)
+                locked = await one(conn, sql.order_lock(), order_id=order_id)
+                assert locked is not None
                 delivery = await one(conn, sql.delivery_get(True), order_id=order_id)
                 if delivery is None or delivery[2] != "active":
                     raise Refused(404, "delivery_not_found")
@@ -197,6 +306,22 @@ class Ceiling:
                 await conn.execute(delete.sql, delete.params(order_id=order_id))
                 await self._no_waiting_order(conn)
                 await self._save(conn, courier, status="available", total=courier[7] - 1)
+                data = {
+                    "order_id": order_id,
+                    "courier_id": courier[0],
+                    "status": "unassigned",
+                    "assigned_at": iso(delivery[3]),
+                    "deadline": iso(delivery[4]),
+                    "finished_at": None,
+                }
+                event, change = courier_event(courier, "busy", "available", "unassigned", order_id)
+                details = {"courier_id": courier[0]}
+                await flush(
+                    conn,
+                    locked[1],
+                    [("delivery.unassigned", order_id, data), event],
+                    [("delivery", order_id, "unassigned", "active", "unassigned", details), change],
+                )
         except Refused as refused:
             return error(refused.status, refused.code)
         return json_response({"order_id": order_id, "status": "unassigned", "courier_id": courier[0]})

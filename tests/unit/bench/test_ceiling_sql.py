@@ -1,4 +1,5 @@
-"""The ceiling app runs exactly the statements courier runs, in the same order (no drift).
+"""The ceiling app runs exactly the statements courier runs, in the same order (no drift), and writes
+as many outbox events, history entries and decisions in the journal's statement before ``COMMIT``.
 
 Both sides run on a recording fake connection: courier through its real use cases, unit of work and
 repositories; the ceiling through its handlers. When courier's sequence changes (a statement added,
@@ -25,6 +26,7 @@ from courier_core.usecases import AssignOrder, CourierService, CreateCourier, De
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 COURIER = (7, "Ivan", "+79990001122", "available", "car", NOW, NOW, 3, 1)
 BUSY = (7, "Ivan", "+79990001122", "busy", "car", NOW, NOW, 4, 2)
+PICKED = (*COURIER, 5, 1)  # the pick adds its decision's counts: candidates, tied
 DELIVERY = ("order-1", 7, "active", NOW, NOW, None)
 
 
@@ -46,10 +48,14 @@ class Connection:
     def __init__(self, answers: dict[str, list[tuple[Any, ...]]]) -> None:
         self.answers = answers
         self.sent: list[str] = []
+        self.journal: list[dict[str, int]] = []
         self.broken = False
 
     async def execute(self, query: str, params: object = None) -> Cursor:
         self.sent.append(query)
+        if query.startswith("WITH lock AS"):  # the journal: how many values of each parameter
+            assert isinstance(params, dict)
+            self.journal.append({name: len(values) for name, values in params.items()})
         return Cursor(self.answers.get(query, []))
 
 
@@ -73,12 +79,13 @@ class Database:
 def answers(*, delivery: bool) -> dict[str, list[tuple[Any, ...]]]:
     return {
         sql.order_lock().sql: [(None, NOW)],
-        sql.courier_pick(False).sql: [COURIER],
+        sql.courier_pick(False).sql: [PICKED],
         sql.courier_get(True).sql: [BUSY],
         sql.courier_update().sql: [COURIER],
         sql.courier_insert().sql: [COURIER],
         sql.delivery_get(True).sql: [DELIVERY] if delivery else [],
         sql.queue_lock(False).sql: [(None,)],
+        sql.transaction_now().sql: [(NOW,)],
     }
 
 
@@ -119,6 +126,7 @@ async def sent_by_both(
     theirs = Connection(answers(delivery=delivery))
     answer = await ceiling_side(Ceiling(Pool(theirs)))  # type: ignore[arg-type]
     assert answer.status_code in (200, 201)
+    assert ours.journal and theirs.journal == ours.journal
     return ours.sent, theirs.sent
 
 
