@@ -155,6 +155,10 @@ class Settings:
     reconcile_lookback: float = setting(3600.0, "RECONCILE_LOOKBACK", parse_duration)
     reconcile_overlap: float = setting(300.0, "RECONCILE_OVERLAP", parse_duration)
     events_topic: str = setting("courier.events", "EVENTS_TOPIC", str)
+    outbox_relay: bool = setting(True, "OUTBOX_RELAY", _bool)
+    outbox_batch: int = setting(500, "OUTBOX_BATCH", _positive_int)
+    outbox_poll_interval: float = setting(0.2, "OUTBOX_POLL_INTERVAL", _positive_duration)
+    outbox_standby_interval: float = setting(1.0, "OUTBOX_STANDBY_INTERVAL", _positive_duration)
     idempotency_ttl: float = setting(86400.0, "IDEMPOTENCY_TTL", _positive_duration)
     log_level: str = setting(
         "INFO", "LOG_LEVEL", lambda t: _choice("debug", "info", "warning", "error", "critical")(t).upper()
