@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, Route, ViewportSize, sync_playwright
 
 from tests.e2e.http.server import EXECUTABLE, ApiProcess, environment, start_api
 from tests.support.postgres import TestServer
@@ -95,18 +95,37 @@ def console_log() -> ConsoleLog:
 
 
 def open_page(
-    browser: Browser, url: str, log: ConsoleLog, viewport: ViewportSize, *, token: str | None = None
+    browser: Browser,
+    url: str,
+    log: ConsoleLog,
+    viewport: ViewportSize,
+    *,
+    token: str | None = None,
+    stream: bool = True,
 ) -> Page:
-    """The console in a new browser context (``token``: already in the tab's session storage)."""
+    """The console in a new browser context (``token``: already in the tab's session storage).
+
+    ``stream=False``: the page is shown an OpenAPI document without ``/api/v1/stream``, as a server
+    without the live stream would serve it, so it polls.
+    """
     context = browser.new_context(viewport=viewport)
     if token is not None:
         context.add_init_script(f"sessionStorage.setItem('courier.console.token', {token!r})")
+    if not stream:
+        context.route("**/openapi.json", _without_stream)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     page.on("console", lambda msg: log.errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: log.errors.append(f"uncaught: {exc}"))
     page.goto(url + "/console")
     return page
+
+
+def _without_stream(route: Route) -> None:
+    answer = route.fetch()
+    document = answer.json()
+    document["paths"].pop("/api/v1/stream", None)
+    route.fulfill(response=answer, json=document)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.errors import redact_url
 from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
-from courier_http import api, console, openapi, ops
+from courier_http import api, console, openapi, ops, stream
 from courier_http.auth import TokenAuthMiddleware, parse_tokens
 from courier_http.errors import ApiError, render
 from courier_http.exchange import Deadlines
@@ -63,6 +63,7 @@ class Runtime:
     database: PostgresDatabase | None = None
     collector: DatabaseCollector | None = None
     worker: ExpiryWorker | None = None
+    live: stream.LiveStream
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def create_app(
     """The API for ``settings``; ``registry``, ``adapters`` and ``limiter`` may be injected by tests."""
     telemetry = Telemetry.create(registry)
     runtime = Runtime()
+    runtime.live = stream.LiveStream.create(settings, telemetry.registry)
     deadlines = Deadlines(settings.request_timeout)
     app = Starlette(
         routes=_route_table(settings, runtime, telemetry, deadlines, limiter),
@@ -116,6 +118,7 @@ def _route_table(
 ) -> list[BaseRoute]:
     business_api = api.BusinessApi(runtime)
     business, versioned = api.operations(business_api), api.v1_operations(business_api)
+    versioned = [*versioned, *runtime.live.operations()]  # GET /api/v1/stream
     operational = _operational(settings, runtime, telemetry, business, versioned)
     limit = _authentication(settings) + _rate_limit(settings, limiter, telemetry.http)
     business_routes = routes(business, deadlines=deadlines, middleware=limit)
@@ -206,6 +209,8 @@ async def _start(
     runtime.worker = ExpiryWorker(runtime.deliveries.release_expired, interval=settings.release_interval)
     runtime.worker.start()
     stack.push_async_callback(runtime.worker.stop)
+    runtime.live.open(adapters.outbox_reader())
+    stack.push_async_callback(runtime.live.close)
     log.info("courier-api ready", extra={"database": database_safe_url(database)})
 
 

@@ -40,6 +40,7 @@ def route_template(scope: Scope) -> str:
 
 
 STATUS = "courier.status"  # the answer's status, recorded once by the outermost layer
+STREAM_OPENED = "courier.stream_opened"  # perf_counter() when a live stream's headers went out
 
 
 class RequestIdMiddleware:
@@ -131,7 +132,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
         finally:
             if not scope.get("courier.client_gone"):
-                seconds = time.perf_counter() - started
+                # A live stream counts the time it took to open, not its whole life.
+                seconds = scope.get(STREAM_OPENED, time.perf_counter()) - started
                 self.metrics.request(scope["method"], route_template(scope), scope.get(STATUS, 500), seconds)
 
 

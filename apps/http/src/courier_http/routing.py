@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from starlette.middleware import Middleware
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from courier_http.exchange import Deadlines, Endpoint, Handler
 
@@ -37,12 +37,15 @@ class Operation:
     errors: tuple[int, ...] = ()
     query: tuple[QueryParam, ...] = ()
     content_type: str = "application/json"
+    # The handler is a plain ASGI app that answers by itself (the live stream): no body read, no
+    # request deadline, no Reply.
+    raw: bool = False
 
 
 class MethodEndpoint:
     """One path's endpoints by HTTP method (HEAD served by GET); ``template`` names the route."""
 
-    def __init__(self, template: str, endpoints: dict[str, Endpoint]) -> None:
+    def __init__(self, template: str, endpoints: dict[str, ASGIApp]) -> None:
         self.template = template
         self._endpoints = endpoints
         if "GET" in endpoints:
@@ -56,10 +59,12 @@ def routes(
     operations: Sequence[Operation], *, deadlines: Deadlines, middleware: Sequence[Middleware] = ()
 ) -> list[Route]:
     """One route per path (so a wrong method gets 405 with every allowed method in ``Allow``)."""
-    by_path: dict[str, dict[str, Endpoint]] = {}
+    by_path: dict[str, dict[str, ASGIApp]] = {}
     for op in operations:
-        by_path.setdefault(op.path, {})[op.method] = Endpoint(
-            op.handler, template=op.path, deadlines=deadlines
+        by_path.setdefault(op.path, {})[op.method] = (
+            cast(ASGIApp, op.handler)
+            if op.raw
+            else Endpoint(op.handler, template=op.path, deadlines=deadlines)
         )
     return [
         Route(path, MethodEndpoint(path, endpoints), methods=list(endpoints), middleware=list(middleware))

@@ -121,6 +121,8 @@ class Settings:
     http_workers: int = setting(1, "HTTP_WORKERS", _positive_int)
     shutdown_timeout: float = setting(30.0, "SHUTDOWN_TIMEOUT", _positive_duration)
     request_timeout: float = setting(10.0, "REQUEST_TIMEOUT", _positive_duration)
+    stream_max_clients: int = setting(100, "STREAM_MAX_CLIENTS", _positive_int)
+    stream_poll_interval: float = setting(0.25, "STREAM_POLL_INTERVAL", _positive_duration)
     db_statement_timeout: float = setting(5.0, "DB_STATEMENT_TIMEOUT", _positive_duration)
     trusted_proxies: tuple[Any, ...] = setting((), "TRUSTED_PROXIES", _networks)
     retention_processed_events: float = setting(7 * 86400.0, "RETENTION_PROCESSED_EVENTS", parse_duration)
