@@ -34,12 +34,14 @@ from courier_adapters.metrics import (
 )
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.errors import redact_url
+from courier_adapters.postgres.idempotency import PostgresIdempotencyStore
 from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
 from courier_http import api, console, openapi, ops, stream
 from courier_http.auth import TokenAuthMiddleware, parse_tokens
 from courier_http.errors import ApiError, render
 from courier_http.exchange import Deadlines
+from courier_http.idempotency import IdempotencyMiddleware, KeyStore
 from courier_http.middleware import (
     AccessLogMiddleware,
     MetricsMiddleware,
@@ -64,6 +66,10 @@ class Runtime:
     collector: DatabaseCollector | None = None
     worker: ExpiryWorker | None = None
     live: stream.LiveStream
+    keys: PostgresIdempotencyStore
+
+    def key_store(self) -> KeyStore:
+        return self.keys
 
 
 @dataclass(frozen=True)
@@ -120,9 +126,13 @@ def _route_table(
     business, versioned = api.operations(business_api), api.v1_operations(business_api)
     versioned = [*versioned, *runtime.live.operations()]  # GET /api/v1/stream
     operational = _operational(settings, runtime, telemetry, business, versioned)
-    limit = _authentication(settings) + _rate_limit(settings, limiter, telemetry.http)
-    business_routes = routes(business, deadlines=deadlines, middleware=limit)
-    versioned_routes = routes(versioned, deadlines=deadlines, middleware=limit)
+    chain = [
+        *_authentication(settings),
+        *_rate_limit(settings, limiter, telemetry.http),
+        Middleware(IdempotencyMiddleware, store=runtime.key_store),  # innermost: knows the token's name
+    ]
+    business_routes = routes(business, deadlines=deadlines, middleware=chain)
+    versioned_routes = routes(versioned, deadlines=deadlines, middleware=chain)
     return [
         # First: most traffic, one match to reach it. Paths beyond the seed live under /api/v1 only.
         Mount(api.API_PREFIX, routes=[*business_routes, *versioned_routes]),
@@ -203,15 +213,26 @@ async def _start(
     runtime.database = database
     runtime.couriers = use_cases.couriers()
     runtime.deliveries = use_cases.deliveries()
+    runtime.keys = PostgresIdempotencyStore(
+        adapters.read_session(), ttl=settings.idempotency_ttl, lease=idempotency_lease(settings)
+    )
     runtime.collector = DatabaseCollector(database)
     telemetry.scrape.register(runtime.collector)
     stack.callback(telemetry.scrape.unregister, runtime.collector)
-    runtime.worker = ExpiryWorker(runtime.deliveries.release_expired, interval=settings.release_interval)
+    runtime.worker = ExpiryWorker(
+        runtime.deliveries.release_expired, interval=settings.release_interval, prune=runtime.keys.prune
+    )
     runtime.worker.start()
     stack.push_async_callback(runtime.worker.stop)
     runtime.live.open(adapters.outbox_reader())
     stack.push_async_callback(runtime.live.close)
     log.info("courier-api ready", extra={"database": database_safe_url(database)})
+
+
+def idempotency_lease(settings: Settings) -> float:
+    """How long a key may stay in progress before it counts as abandoned (its process died): longer
+    than any request can run (its deadline, then statement timeouts), with room to spare."""
+    return max(60.0, 3 * settings.request_timeout)
 
 
 def _measure_ports(adapters: Adapters, metrics: PrometheusMetrics) -> None:

@@ -32,6 +32,8 @@ MESSAGES: dict[str, str] = {
     "courier_not_available": "courier is not available",
     "precondition_failed": "courier was changed by someone else",
     "idempotency_key_reused": "idempotency key reused with another request",
+    # Not in api.md's table: the first request with this key has not been answered yet (with Retry-After).
+    "idempotency_key_in_progress": "a request with this idempotency key is still being answered",
     "order_finished": "order is already finished",
     "unauthorized": "authentication required",
     "forbidden": "not allowed",

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from starlette.types import Message, Receive, Scope, Send
 
+from courier_core.actor import acting_as
 from courier_core.errors import CourierError
 from courier_http.errors import ApiError, from_core, render, unavailable
 
@@ -144,6 +145,13 @@ def client_gone(receive: Receive) -> bool:
 
 DEADLINE = "deadline"
 GONE = "gone"
+ACTOR = "api"
+
+
+def actor_of(scope: Scope) -> str:
+    """Who history records for this request: ``api``, or ``api:<token name>`` when tokens are on."""
+    name: str | None = scope.get("courier.actor")  # set by TokenAuthMiddleware
+    return ACTOR if name is None else f"{ACTOR}:{name}"
 
 
 class Deadlines:
@@ -231,7 +239,10 @@ class Endpoint:
             # Without a deadline no sweeper watches this request: look once before starting.
             raise ClientGone
         try:
-            return await self.handler(Call(scope, body))
+            if scope["method"] in BODYLESS:  # reads change nothing: no actor to record
+                return await self.handler(Call(scope, body))
+            with acting_as(actor_of(scope)):  # a context variable: this request's task only
+                return await self.handler(Call(scope, body))
         except CourierError as exc:
             raise from_core(exc) from exc
         except asyncio.CancelledError:
