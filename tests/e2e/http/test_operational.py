@@ -16,6 +16,10 @@ pytestmark = pytest.mark.e2e
 SPEC_ROUTES = {
     ("get", "/ping"), ("get", "/healthcheck"), ("head", "/healthcheck"), ("get", "/readyz"),
     ("get", "/metrics"), ("get", "/openapi.json"), ("get", "/api/v1/orders/waiting"),
+    # dispatch-plus.md: new paths under /api/v1 only
+    ("post", "/api/v1/courier/{id}/handover"), ("get", "/api/v1/courier/{id}/history"),
+    ("get", "/api/v1/delivery/{order_id}/decision"), ("get", "/api/v1/delivery/{order_id}/history"),
+    ("get", "/api/v1/stream"),
 } | {
     (method, prefix + path)
     for prefix in PREFIXES

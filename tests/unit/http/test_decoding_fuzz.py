@@ -169,8 +169,14 @@ def _valid_bodies() -> dict[type[Any], st.SearchStrategy[Any]]:
         ),
         bodies.OrderBody: st.builds(bodies.OrderBody, text),
         bodies.AssignBody: st.builds(
-            bodies.AssignBody, text, maybe(ints), maybe(st.lists(ints, max_size=5)), maybe(st.booleans())
+            bodies.AssignBody,
+            text,
+            maybe(ints),
+            maybe(st.lists(ints, max_size=5)),
+            maybe(st.booleans()),
+            maybe(st.booleans()),
         ),
+        bodies.HandoverBody: st.builds(bodies.HandoverBody, ints),
     }
 
 

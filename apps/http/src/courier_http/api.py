@@ -23,6 +23,7 @@ from courier_core.usecases import (
     CourierService,
     CreateCourier,
     DeliveryService,
+    HandOver,
     ListCouriers,
     ListDeliveries,
     UpdateCourier,
@@ -76,6 +77,15 @@ def query_int(args: dict[str, str], name: str, default: int, *, minimum: int, ma
     if not (text.isascii() and text.isdigit() and len(text) <= 19) or not minimum <= int(text) <= maximum:
         raise bad_query(name, f"an integer from {minimum} to {maximum}")
     return int(text)
+
+
+def query_bool(args: dict[str, str], name: str) -> bool:
+    text = args.get(name)
+    if text is None or text == "false":
+        return False
+    if text == "true":
+        return True
+    raise bad_query(name, "true or false")
 
 
 def encode_cursor(cursor: DeliveryCursor) -> str:
@@ -132,6 +142,7 @@ class BusinessApi:
         self._update = bodies.BodyDecoder(bodies.UpdateCourierBody)
         self._order = bodies.BodyDecoder(bodies.OrderBody)
         self._assign = bodies.BodyDecoder(bodies.AssignBody)
+        self._handover = bodies.BodyDecoder(bodies.HandoverBody)
 
     async def list_couriers(self, call: Call) -> Reply:
         args = query_args(call, frozenset({"status", "transport_type", "limit", "after", "after_id"}))
@@ -180,6 +191,7 @@ class BusinessApi:
                 courier_id=body.courier_id,
                 exclude_courier_ids=tuple(body.exclude_courier_ids or ()),
                 wait=bool(body.wait),
+                dry_run=bool(body.dry_run),
             )
         )
         if isinstance(result, Queued):
@@ -200,6 +212,27 @@ class BusinessApi:
         delivery = await self.s.deliveries.get(call.path_params["order_id"])
         return Reply(200, views.delivery_view(delivery))
 
+    async def get_decision(self, call: Call) -> Reply:
+        decision = await self.s.deliveries.decision(call.path_params["order_id"])
+        return Reply(200, views.decision_view(decision))
+
+    async def hand_over(self, call: Call) -> Reply:
+        courier_id = path_id(call.path_params["id"])
+        body = self._handover.decode(call.body)
+        handover = await self.s.deliveries.hand_over(HandOver(courier_id, body.to_courier_id))
+        return Reply(200, views.handover_view(handover))
+
+    async def courier_history(self, call: Call) -> Reply:
+        courier_id = path_id(call.path_params["id"])
+        limit = query_int(query_args(call, frozenset({"limit"})), "limit", 100, minimum=1, maximum=1000)
+        entries = await self.s.couriers.history(courier_id, limit=limit)
+        return listing(call, [views.history_view(e) for e in entries], [])
+
+    async def delivery_history(self, call: Call) -> Reply:
+        limit = query_int(query_args(call, frozenset({"limit"})), "limit", 100, minimum=1, maximum=1000)
+        entries = await self.s.deliveries.history(call.path_params["order_id"], limit=limit)
+        return listing(call, [views.history_view(e) for e in entries], [])
+
     async def waiting_orders(self, call: Call) -> Reply:
         args = query_args(call, frozenset({"limit"}))
         waiting = await self.s.deliveries.waiting(
@@ -209,13 +242,19 @@ class BusinessApi:
         return Reply(200, [views.waiting_view(w, now=now) for w in waiting])
 
     async def list_deliveries(self, call: Call) -> Reply:
-        args = query_args(call, frozenset({"status", "courier_id", "limit", "after"}))
+        args = query_args(call, frozenset({"status", "courier_id", "at_risk", "limit", "after"}))
         limit = query_int(args, "limit", 100, minimum=1, maximum=1000)
         courier_id: Any = None
         if "courier_id" in args:
             courier_id = query_int(args, "courier_id", 0, minimum=1, maximum=MAX_ID)
         after = decode_cursor(args["after"]) if "after" in args else None
-        query = ListDeliveries(status=args.get("status"), courier_id=courier_id, limit=limit, after=after)
+        query = ListDeliveries(
+            status=args.get("status"),
+            courier_id=courier_id,
+            at_risk=query_bool(args, "at_risk"),
+            limit=limit,
+            after=after,
+        )
         try:
             page = await self.s.deliveries.list(query)
         except InvalidInput as exc:
@@ -223,7 +262,7 @@ class BusinessApi:
         headers = (
             [] if page.next is None else [next_link("/deliveries", args, after=encode_cursor(page.next))]
         )
-        return Reply(200, [views.delivery_view(d) for d in page.items], headers)
+        return listing(call, [views.delivery_view(d) for d in page.items], headers)
 
 
 def _q(name: str, description: str, **schema: Any) -> QueryParam:
@@ -231,6 +270,10 @@ def _q(name: str, description: str, **schema: Any) -> QueryParam:
 
 
 LIMIT = _q("limit", "page size (default 100)", type="integer", minimum=1, maximum=1000)
+HISTORY_LIMIT = _q("limit", "changes, oldest first (default 100)", type="integer", minimum=1, maximum=1000)
+IF_MATCH = QueryParam(
+    "If-Match", "the courier's ETag as read: 412 when it changed since", {"type": "string"}, where="header"
+)
 
 
 def operations(api: BusinessApi) -> list[Operation]:
@@ -242,17 +285,20 @@ def operations(api: BusinessApi) -> list[Operation]:
            query=(_q("status", "filter", enum=["available", "busy", "paused"]),
                   _q("transport_type", "filter", enum=["on_foot", "scooter", "car"]), LIMIT,
                   _q("after", "couriers with a larger id", type="integer", minimum=0),
-                  _q("after_id", "alias of after", type="integer", minimum=0))),
+                  _q("after_id", "alias of after", type="integer", minimum=0)),
+           etag=True, answer_headers=("Link",)),
         op("GET", "/courier/{id}", api.get_courier, "Get a courier",
-           answer=schemas.Courier, errors=(400, 404)),
+           answer=schemas.Courier, errors=(400, 404), answer_headers=("ETag",)),
         op("DELETE", "/courier/{id}", api.delete_courier, "Delete a courier (soft)",
            answer=schemas.Message, errors=(400, 404, 409)),
         op("POST", "/courier", api.create_courier, "Create a courier", status=201,
-           body=bodies.CreateCourierBody, answer=schemas.Created, errors=(400, 409, 413)),
+           body=bodies.CreateCourierBody, answer=schemas.Created, errors=(400, 409, 413),
+           answer_headers=("Location",)),
         op("PUT", "/courier", api.update_courier, "Change some of a courier's fields",
-           body=bodies.UpdateCourierBody, answer=schemas.Message, errors=(400, 404, 409, 412, 413)),
+           body=bodies.UpdateCourierBody, answer=schemas.Message, errors=(400, 404, 409, 412, 413),
+           query=(IF_MATCH,), answer_headers=("ETag",)),
         op("POST", "/delivery/assign", api.assign, "Assign an order to a courier",
-           body=bodies.AssignBody, answer=schemas.Assignment, errors=(400, 404, 409, 413)),
+           body=bodies.AssignBody, answer=schemas.AssignAnswer, errors=(400, 404, 409, 413)),
         op("POST", "/delivery/unassign", api.unassign, "Undo an order's active delivery",
            body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413)),
         op("POST", "/delivery/complete", api.complete, "Complete an order's delivery",
@@ -262,21 +308,31 @@ def operations(api: BusinessApi) -> list[Operation]:
         op("GET", "/deliveries", api.list_deliveries, "List deliveries, newest assignment first",
            answer=list[schemas.Delivery], errors=(400,),
            query=(_q("status", "filter", enum=["active", "completed", "expired"]),
-                  _q("courier_id", "filter", type="integer", minimum=1), LIMIT,
-                  _q("after", "opaque cursor from the Link header"))),
+                  _q("courier_id", "filter", type="integer", minimum=1),
+                  _q("at_risk", "true: only active deliveries past 80 % of their window (400 with another "
+                     "status)", type="boolean"), LIMIT,
+                  _q("after", "opaque cursor from the Link header")),
+           etag=True, answer_headers=("Link",)),
     ]  # fmt: skip
 
 
 def v1_operations(api: BusinessApi) -> list[Operation]:
     """Operations beyond the seed (``dispatch-plus.md``): under ``/api/v1`` only."""
+    op: Callable[..., Operation] = Operation
     return [
-        Operation(
-            "GET",
-            "/orders/waiting",
-            api.waiting_orders,
-            "Orders waiting for a courier, oldest first, with their age",
-            answer=list[schemas.Waiting],
-            errors=(400,),
-            query=(LIMIT,),
-        )
-    ]
+        op("GET", "/orders/waiting", api.waiting_orders,
+           "Orders waiting for a courier, oldest first, with their age",
+           answer=list[schemas.Waiting], errors=(400,), query=(LIMIT,)),
+        op("POST", "/courier/{id}/handover", api.hand_over,
+           "Move the courier's active delivery to another available courier (deadline kept), all or nothing",
+           body=bodies.HandoverBody, answer=schemas.Handover, errors=(400, 404, 409, 413)),
+        op("GET", "/courier/{id}/history", api.courier_history,
+           "The courier's changes (status, profile), oldest first, with who made them",
+           answer=list[schemas.HistoryEntry], errors=(400, 404), query=(HISTORY_LIMIT,), etag=True),
+        op("GET", "/delivery/{order_id}/decision", api.get_decision,
+           "Why the order's delivery went to its courier (its latest assignment)",
+           answer=schemas.Decision, errors=(400, 404)),
+        op("GET", "/delivery/{order_id}/history", api.delivery_history,
+           "The order's delivery changes, oldest first, with who made them (empty when none)",
+           answer=list[schemas.HistoryEntry], errors=(400,), query=(HISTORY_LIMIT,), etag=True),
+    ]  # fmt: skip

@@ -53,6 +53,13 @@ class AssignBody(msgspec.Struct, forbid_unknown_fields=True):
     courier_id: int | None = None
     exclude_courier_ids: list[int] | None = None
     wait: bool | None = None
+    dry_run: bool | None = None  # true: answer who would be picked and why, change nothing
+
+
+class HandoverBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /api/v1/courier/{id}/handover``: the courier to take over the active delivery."""
+
+    to_courier_id: int
 
 
 class BodyDecoder(Generic[T]):
@@ -89,4 +96,4 @@ def validation_error(text: str) -> ApiError:
 
 
 def schemas() -> tuple[type[Any], ...]:
-    return (CreateCourierBody, UpdateCourierBody, OrderBody, AssignBody)
+    return (CreateCourierBody, UpdateCourierBody, OrderBody, AssignBody, HandoverBody)

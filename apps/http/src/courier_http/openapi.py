@@ -19,6 +19,7 @@ _REASONS = {
     201: "Created",
     202: "Accepted",
     204: "No Content",
+    304: "Not modified: If-None-Match has the current ETag",
     400: "Bad request (see the error code)",
     404: "Not found",
     409: "Conflict with the current state",
@@ -26,8 +27,37 @@ _REASONS = {
     401: "No valid bearer token (only when COURIER_API_TOKENS is set)",
     403: "A read token on a write route",
     413: "Body over 1 MiB",
+    422: "Idempotency-Key reused with another request (idempotency_key_reused)",
     429: "Rate limited",
     503: "Unavailable (database down or request deadline passed), with Retry-After",
+}
+
+
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Safe retries: the same key with the same request within COURIER_IDEMPOTENCY_TTL (24 h) "
+    "gets the first answer again and changes nothing; with another request, 422 idempotency_key_reused; "
+    "while the first is still being answered, 409 idempotency_key_in_progress with Retry-After. Keys are "
+    "per token. 5xx answers are not kept.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+IF_NONE_MATCH: dict[str, Any] = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "an ETag of this list: 304 while it has not changed",
+    "schema": {"type": "string"},
+}
+HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {"description": "the version of what was read or written", "schema": {"type": "string"}},
+    "Link": {"description": '<next page>; rel="next", when more follow', "schema": {"type": "string"}},
+    "Location": {"description": "the created courier", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {
+        "description": "true: the stored answer to an earlier request with this Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
 }
 
 
@@ -77,9 +107,14 @@ def _operation(op: Operation, schema_of: dict[str, Any], *, limited: bool) -> di
         for name in _PARAM.findall(op.path)
     ]
     parameters += [
-        {"name": q.name, "in": "query", "required": False, "description": q.description, "schema": q.schema}
+        {"name": q.name, "in": q.where, "required": False, "description": q.description, "schema": q.schema}
         for q in op.query
     ]
+    idempotent = limited and op.method == "POST"  # every business POST takes an Idempotency-Key
+    if idempotent:
+        parameters.append(IDEMPOTENCY_KEY)
+    if op.etag:
+        parameters.append(IF_NONE_MATCH)
     if parameters:
         item["parameters"] = parameters
     if op.body is not None:
@@ -92,9 +127,18 @@ def _operation(op: Operation, schema_of: dict[str, Any], *, limited: bool) -> di
         success["content"] = {op.content_type: {"schema": schema_of[_key(op.answer)]}}
     elif op.content_type != "application/json":
         success["content"] = {op.content_type: {"schema": {"type": "string"}}}
+    headers = {name: HEADERS[name] for name in (*op.answer_headers, *(("ETag",) if op.etag else ()))}
+    if idempotent:
+        headers["Idempotent-Replayed"] = HEADERS["Idempotent-Replayed"]
+    if headers:
+        success["headers"] = headers
     responses: dict[str, Any] = {str(op.status): success}
+    if op.etag:
+        responses["304"] = {"description": _REASONS[304]}
     error = {"application/json": {"schema": schema_of[_key(schemas.Error)]}}
     statuses = (*op.errors, 401, 403, 429, 503) if limited else op.errors
+    if idempotent:
+        statuses = (*statuses, 400, 409, 422)  # a bad key; the key's first request still running; reused
     for status in statuses:
         responses[str(status)] = {"description": _REASONS.get(status, "Error"), "content": error}
     item["responses"] = responses

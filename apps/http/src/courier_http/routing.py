@@ -18,9 +18,12 @@ from courier_http.exchange import Deadlines, Endpoint, Handler
 
 @dataclass(frozen=True, slots=True)
 class QueryParam:
+    """A query parameter (or, with ``where="header"``, a request header) of an operation."""
+
     name: str
     description: str
     schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    where: str = "query"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,8 @@ class Operation:
     errors: tuple[int, ...] = ()
     query: tuple[QueryParam, ...] = ()
     content_type: str = "application/json"
+    etag: bool = False  # a list answer with an ETag: 304 to a matching If-None-Match
+    answer_headers: tuple[str, ...] = ()  # headers of the successful answer (see openapi.HEADERS)
     # The handler is a plain ASGI app that answers by itself (the live stream): no body read, no
     # request deadline, no Reply.
     raw: bool = False

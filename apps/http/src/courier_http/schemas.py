@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -37,6 +37,51 @@ class Queued(msgspec.Struct):
     order_id: str
     status: Literal["waiting"]
     since: str
+
+
+class Decision(msgspec.Struct):
+    """Why an order went to its courier (``GET /api/v1/delivery/{order_id}/decision``)."""
+
+    order_id: str
+    courier_id: int
+    strategy: Literal["least_loaded", "requested", "waiting_queue"]
+    candidates: int
+    candidates_capped: bool
+    courier_deliveries: int
+    tie_break: str
+    tied: int
+    excluded_courier_ids: list[int]
+    decided_at: str
+
+
+class AssignAnswer(msgspec.Struct):
+    """200 to ``POST /delivery/assign``: the assignment; with ``"dry_run": true`` in the request, the one
+    that would be made, with ``"dry_run": true`` and its ``decision`` (nothing was changed)."""
+
+    courier_id: int
+    order_id: str
+    transport_type: Literal["on_foot", "scooter", "car"]
+    delivery_deadline: str
+    dry_run: Literal[True] | msgspec.UnsetType = msgspec.UNSET
+    decision: Decision | msgspec.UnsetType = msgspec.UNSET
+
+
+class Handover(msgspec.Struct):
+    order_id: str
+    from_courier_id: int
+    courier_id: int
+    delivery_deadline: str
+
+
+class HistoryEntry(msgspec.Struct):
+    """One change: what (``change``, ``from`` → ``to``), who (``actor``), when (``at``)."""
+
+    change: str
+    from_: str | None = msgspec.field(name="from")
+    to: str | None
+    actor: str
+    at: str
+    details: dict[str, Any]
 
 
 class Waiting(msgspec.Struct):
