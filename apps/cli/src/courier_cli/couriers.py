@@ -1,4 +1,5 @@
-"""``courier couriers ...``: list, get, create, update, delete (import and export live in transfer.py)."""
+"""``courier couriers ...``: list, get, create, update, delete, handover, history (import and export live
+in transfer.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from courier_cli.delivery import print_history
 from courier_cli.output import JSON_OPTION, emit, note, print_json, print_table
 from courier_cli.runtime import Cli, run
 from courier_core.errors import InvalidInput
 from courier_core.model import CourierStatus, TransportType, validate_client_status, validate_transport_type
-from courier_core.usecases import CreateCourier, ListCouriers, UpdateCourier
-from courier_core.views import courier_view
+from courier_core.usecases import CreateCourier, HandOver, ListCouriers, UpdateCourier
+from courier_core.views import courier_view, handover_view, history_view
 
 app = typer.Typer(help="Manage couriers.", no_args_is_help=True)
 
@@ -166,3 +168,44 @@ def delete_courier(ctx: typer.Context, courier_id: CourierId, as_json: Json = Fa
 
     run(ctx, work)
     emit({"id": courier_id, "message": "courier's profile deleted successfully"}, as_json=as_json)
+
+
+@app.command("handover")
+def handover(
+    ctx: typer.Context,
+    courier_id: CourierId,
+    to: Annotated[int, typer.Option("--to", help="The available courier who takes the delivery over.")],
+    as_json: Json = False,
+) -> None:
+    """Move a courier's active delivery to another available courier, deadline kept (all or nothing).
+
+    The first courier becomes available again (and takes the oldest waiting order, if any).
+
+    Example: courier couriers handover 1 --to 2
+    """
+    command = HandOver(courier_id=courier_id, to_courier_id=to)
+
+    async def work(cli: Cli) -> dict[str, Any]:
+        return handover_view(await cli.use_cases.deliveries().hand_over(command))
+
+    emit(run(ctx, work), as_json=as_json)
+
+
+@app.command("history")
+def history(
+    ctx: typer.Context,
+    courier_id: CourierId,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="At most this many changes, oldest first.")
+    ] = 100,
+    as_json: Json = False,
+) -> None:
+    """Every change of a courier, oldest first: what, from → to, who (api, cli, consumer...), when.
+
+    Example: courier couriers history 1 --json
+    """
+
+    async def work(cli: Cli) -> list[dict[str, Any]]:
+        return [history_view(e) for e in await cli.use_cases.couriers().history(courier_id, limit=limit)]
+
+    print_history(run(ctx, work), as_json=as_json)
