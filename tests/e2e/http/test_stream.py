@@ -278,5 +278,5 @@ def test_the_stream_is_in_the_openapi_document(api: ApiProcess) -> None:
     document = httpx.get(api.url + "/openapi.json", timeout=30).json()
     operation = document["paths"]["/api/v1/stream"]["get"]
     assert "text/event-stream" in operation["responses"]["200"]["content"]
-    assert "after" in {p["name"] for p in operation["parameters"]}
+    assert {p["name"] for p in operation["parameters"]} == {"after", "Last-Event-ID"}
     assert "/stream" not in document["paths"]  # beyond the seed: under /api/v1 only

@@ -412,6 +412,12 @@ class LiveStream:
                         "start after this position (the Last-Event-ID header, when sent, takes precedence)",
                         {"type": "integer", "minimum": 0, "maximum": MAX_ID},
                     ),
+                    QueryParam(
+                        "Last-Event-ID",
+                        "resume after this event id (what an EventSource sends when it reconnects)",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                        where="header",
+                    ),
                 ),
                 content_type="text/event-stream",
                 raw=True,
