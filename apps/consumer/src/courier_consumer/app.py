@@ -1,4 +1,5 @@
-"""The consumer's composition root: database, use cases, Kafka consumers, jobs and metrics endpoint."""
+"""The consumer's composition root: database, use cases, Kafka consumers, jobs, the outbox relay and
+the metrics endpoint."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ from prometheus_client import CollectorRegistry
 from courier_adapters.containers import Adapters, UseCases
 from courier_adapters.kafka.admin import ensure_topics
 from courier_adapters.kafka.dead_letters import KafkaDeadLetters
+from courier_adapters.kafka.publisher import KafkaEventPublisher
+from courier_adapters.kafka.relay import EVENTS_PARTITIONS, RelayOptions, RelayRunner
+from courier_adapters.metrics.outbox import OutboxMetrics
 from courier_adapters.metrics.prometheus import PrometheusMetrics
 from courier_adapters.settings import Settings
 from courier_consumer.deferred import DeferredOrders
 from courier_consumer.jobs import Pruner, every
 from courier_consumer.processing import BatchProcessor, LoopBridge
 from courier_consumer.telemetry import ConsumerMetrics, MetricsServer
-from courier_consumer.worker import ConsumerConfig, ConsumerWorker
+from courier_consumer.worker import ACTOR, ConsumerConfig, ConsumerWorker
+from courier_core.actor import set_actor
 from courier_core.ports import Metrics, OrderGateway
 from courier_core.usecases.events import (
     OrderEventService,
@@ -35,6 +40,7 @@ TOPIC_PARTITIONS = 4  # when courier creates the topics itself (development brok
 PRUNE_INTERVAL = 3600.0
 SWEEP_INTERVAL = 5.0  # how long a race may leave an order waiting beside a free courier
 BRIDGE_TIMEOUT = 6.0  # well inside the 10 s poll interval
+OUTBOX_STATS_INTERVAL = 5.0  # outbox_pending and the oldest pending event's age
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Runtime:
     workers: list[ConsumerWorker] = field(default_factory=list)
     database_open: bool = False
     metrics_port: int | None = None
+    relay: RelayRunner | None = None
 
     def ready(self) -> bool:
         return self.database_open and bool(self.workers) and all(w.joined.is_set() for w in self.workers)
@@ -67,6 +74,7 @@ class ConsumerApp:
         self.registry = registry or CollectorRegistry()
         self.core_metrics = PrometheusMetrics(self.registry)
         self.metrics = ConsumerMetrics(self.registry)
+        self.outbox_metrics = OutboxMetrics(self.registry)
         self.adapters = Adapters(settings=settings, database_url=database_url)
         self.adapters.metrics.override(providers.Object(self.core_metrics))
         self.use_cases = UseCases(adapters=self.adapters)
@@ -77,6 +85,7 @@ class ConsumerApp:
         self.deferred: DeferredOrders | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        set_actor(ACTOR)  # history: changes made by this process's tasks are the consumer's
         s = self.settings
         server = MetricsServer(
             self.registry, self.runtime.ready, host=self._metrics_host, port=s.metrics_port
@@ -87,12 +96,14 @@ class ConsumerApp:
         gateway = _order_gateway(s, self.core_metrics)
         dead_letters: KafkaDeadLetters | None = None
         tasks: list[asyncio.Task[None]] = []
+        relay = _Relay()
         try:
             await database.open(wait=True, timeout=30.0)
             self.runtime.database_open = True
-            await asyncio.to_thread(
-                ensure_topics, self.bootstrap_servers, {s.kafka_topic: TOPIC_PARTITIONS, s.kafka_dlq_topic: 1}
-            )
+            topics = {s.kafka_topic: TOPIC_PARTITIONS, s.kafka_dlq_topic: 1}
+            if s.outbox_relay:
+                topics[s.events_topic] = EVENTS_PARTITIONS
+            await asyncio.to_thread(ensure_topics, self.bootstrap_servers, topics)
             dead_letters = await asyncio.to_thread(
                 KafkaDeadLetters, self.bootstrap_servers, topic=s.kafka_dlq_topic
             )
@@ -103,10 +114,12 @@ class ConsumerApp:
             )
             self.deferred = deferred = DeferredOrders(metrics=self.metrics, budget=s.unknown_order_retry)
             tasks = self._start_jobs(service, deferred, gateway)
+            if s.outbox_relay:
+                self._start_relay(relay, database_url=self.adapters.database_url())
             self._start_workers(service, deferred, dead_letters)
             await self._wait(stop)
         finally:
-            await self._shutdown(tasks, dead_letters, gateway)
+            await self._shutdown(tasks, dead_letters, gateway, relay)
             server.stop()
 
     def _start_jobs(
@@ -120,10 +133,12 @@ class ConsumerApp:
             order_retention=s.retention_order_status,
         )
         sweeper = WaitingSweeper(uow=self.adapters.uow(), waiting=self.use_cases.waiting())
+        outbox_stats = every(OUTBOX_STATS_INTERVAL, self._outbox_stats, name="outbox-stats", first=0.0)
         tasks = [
             asyncio.create_task(deferred.run(service), name="deferred-orders"),
             asyncio.create_task(every(PRUNE_INTERVAL, pruner.prune, name="prune", first=60.0), name="prune"),
             asyncio.create_task(every(SWEEP_INTERVAL, sweeper.sweep, name="sweep"), name="sweep-waiting"),
+            asyncio.create_task(outbox_stats, name="outbox-stats"),
         ]
         if gateway is not None and s.reconcile_interval > 0:
             reconciler = Reconciler(
@@ -137,6 +152,23 @@ class ConsumerApp:
             job = every(s.reconcile_interval, reconciler.run_once, name="reconcile", first=0.0)
             tasks.append(asyncio.create_task(job, name="reconcile"))
         return tasks
+
+    async def _outbox_stats(self) -> None:
+        pending, oldest_age = await self.adapters.outbox_reader().stats()
+        self.outbox_metrics.pending(pending, oldest_age)
+
+    def _start_relay(self, relay: _Relay, *, database_url: str) -> None:
+        """The outbox relay: active here, or standing by while another process's is."""
+        s = self.settings
+        relay.publisher = KafkaEventPublisher(self.bootstrap_servers, topic=s.events_topic)
+        self.runtime.relay = runner = RelayRunner(
+            database_url,
+            relay.publisher,
+            options=RelayOptions.from_settings(s),
+            observer=self.outbox_metrics,
+            topic=s.events_topic,
+        )
+        relay.task = asyncio.create_task(runner.run(relay.stop), name="outbox-relay")
 
     def _start_workers(
         self, service: OrderEventService, deferred: DeferredOrders, dead_letters: KafkaDeadLetters
@@ -183,14 +215,25 @@ class ConsumerApp:
         tasks: list[asyncio.Task[None]],
         dead_letters: KafkaDeadLetters | None,
         gateway: OrderGateway | None,
+        relay: _Relay,
     ) -> None:
         log.info("stopping")
+        relay.stop.set()  # the batch in hand is published and marked sent first
         for worker in self.runtime.workers:
             worker.stop()
         budget = max(1.0, self.settings.shutdown_timeout - 2.0)
         for worker in self.runtime.workers:
             if not await asyncio.to_thread(worker.join, budget):
                 log.error("consumer %s did not stop within the shutdown timeout", worker.name)
+        if relay.task is not None:
+            try:
+                await asyncio.wait_for(relay.task, timeout=budget)
+            except TimeoutError:
+                log.error("the outbox relay did not stop within the shutdown timeout")
+            except Exception:
+                log.exception("the outbox relay failed")
+        if relay.publisher is not None:
+            await relay.publisher.aclose()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -201,6 +244,15 @@ class ConsumerApp:
             await close()
         await self.adapters.database().close()
         log.info("stopped")
+
+
+@dataclass
+class _Relay:
+    """The relay's parts, for a clean stop."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    publisher: KafkaEventPublisher | None = None
 
 
 def _order_gateway(settings: Settings, metrics: Metrics) -> OrderGateway | None:

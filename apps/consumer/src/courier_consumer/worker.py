@@ -20,10 +20,12 @@ from kafka.structs import OffsetAndMetadata
 
 from courier_consumer.processing import BatchProcessor, PartitionResult
 from courier_consumer.telemetry import ConsumerMetrics
+from courier_core.actor import set_actor
 
 log = logging.getLogger("courier.consumer.worker")
 BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 10.0
+ACTOR = "consumer"  # who history says made the changes of order events
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ class ConsumerWorker(ConsumerRebalanceListener):  # type: ignore[misc]
     # --- the loop -------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        set_actor(ACTOR)  # a thread starts with an empty context; the bridge's coroutines copy this one
         try:
             self._consumer = self._connect()
             self._consumer.subscribe([self._config.topic], listener=self)
