@@ -247,11 +247,15 @@ class Observer:
 
 
 @asynccontextmanager
-async def relay(database_url: str, servers: str, topic: str) -> AsyncIterator[tuple[RelayRunner, Observer]]:
+async def relay(
+    database_url: str, servers: str, topic: str, **options: float
+) -> AsyncIterator[tuple[RelayRunner, Observer]]:
     publisher = KafkaEventPublisher(servers, topic=topic)
     observer = Observer()
-    options = RelayOptions(batch=50, poll_interval=0.05, standby_interval=0.1)
-    runner = RelayRunner(database_url, publisher, options=options, observer=observer, topic=topic)
+    options = {"batch": 50, "poll_interval": 0.05, "standby_interval": 0.1, **options}
+    runner = RelayRunner(
+        database_url, publisher, options=RelayOptions(**options), observer=observer, topic=topic
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
@@ -299,6 +303,28 @@ async def test_one_relay_publishes_the_other_stands_by_and_takes_over_when_the_s
     assert {r["value"]["seq"] for r in records} == set(range(800))  # nothing missing
     for key, seqs in first_copies_in_order(records).items():
         assert seqs == sorted(seqs), key  # per key, commit order across the takeover
+
+
+async def test_the_active_relay_prunes_sent_events_past_their_retention_and_never_pending_ones(
+    database_url: str, database: PostgresDatabase, broker: Broker, events_topic: str
+) -> None:
+    db = Db(database)
+    await seed_events(db, 10)
+    await db.execute("UPDATE outbox SET sent_at = now() - interval '2 days' WHERE id <= 4")
+    await db.execute("UPDATE outbox SET sent_at = now() - interval '1 hour' WHERE id = 5")
+    await db.execute("UPDATE outbox SET created_at = now() - interval '3 days' WHERE id > 5")
+    servers = broker.bootstrap_servers
+    async with relay(database_url, servers, events_topic, retention=86400.0, prune_interval=0.1) as (
+        runner,
+        _,
+    ):
+
+        async def pruned() -> bool:
+            return await db.count("outbox") == 6
+
+        await wait_until(pruned, what="the four old sent events pruned")
+        assert runner.published == 5  # the pending ones, however old, were published, not pruned
+    assert await db.scalar("SELECT array_agg(id ORDER BY id) FROM outbox") == [5, 6, 7, 8, 9, 10]
 
 
 async def _true(value: bool) -> bool:

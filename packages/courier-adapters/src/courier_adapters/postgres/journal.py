@@ -28,6 +28,7 @@ from courier_core.model import (
 
 OUTBOX_LOCK_NAMESPACE = 3  # pg_advisory_xact_lock(3, 0): outbox ids in commit order
 RELAY_LOCK_NAMESPACE = 4  # pg_try_advisory_lock(4, 0): the one active relay
+PRUNE_BATCH = 10_000  # sent events removed per statement
 
 _EVENT_TYPES = {t.value: t for t in EventType}
 _SUBJECTS = {s.value: s for s in Subject}
@@ -210,11 +211,17 @@ class PostgresOutboxRepository:
         return 0 if row is None else int(row[0])
 
     async def prune(self, *, older_than: float) -> int:
-        return await self._session.execute(
-            "DELETE FROM outbox WHERE sent_at IS NOT NULL"
-            " AND sent_at < now() - make_interval(secs => %(seconds)s)",
-            {"seconds": older_than},
-        )
+        """In batches: a day of events at a high rate is more than one statement may take."""
+        removed = 0
+        while True:
+            count = await self._session.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NOT NULL"
+                " AND sent_at < now() - make_interval(secs => %(seconds)s) LIMIT %(limit)s)",
+                {"seconds": older_than, "limit": PRUNE_BATCH},
+            )
+            removed += count
+            if count < PRUNE_BATCH:
+                return removed
 
     async def stats(self) -> tuple[int, float]:
         """Pending events, and the age in seconds of the oldest one (0 when none is pending)."""
