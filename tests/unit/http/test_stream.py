@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
+import pytest
 from prometheus_client import CollectorRegistry
 from starlette.routing import Mount, Route
 
@@ -21,8 +22,9 @@ from courier_adapters.settings import load_settings
 from courier_core.errors import DependencyUnavailable
 from courier_core.model import EventType, OutboxEvent, StoredEvent
 from courier_http.app import create_app
-from courier_http.middleware import STREAM_OPENED
+from courier_http.middleware import STREAM_OPENED, MetricsMiddleware
 from courier_http.stream import KEEP_ALIVE, Listener, LiveStream, encode, resume_position
+from courier_http.telemetry import HttpMetrics
 
 Message = MutableMapping[str, Any]
 WAIT = 10.0  # bound on any wait here (things happen within a few milliseconds)
@@ -331,3 +333,25 @@ def test_the_route_is_mounted_under_api_v1_without_the_ordinary_endpoint() -> No
     route = next(r for r in mount.routes if isinstance(r, Route) and r.path == "/stream")
     assert cast(Any, route.endpoint)._endpoints["GET"] == live_stream.stream  # no deadline, no body read
     assert not any(isinstance(r, Route) and r.path == "/stream" for r in app.routes)  # not at the root
+
+
+async def test_the_request_metrics_count_a_stream_until_it_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([100.0, 5000.0])  # the middleware's start, then its end: over an hour later
+    monkeypatch.setattr("courier_http.middleware.time.perf_counter", lambda: next(clock))
+    registry = CollectorRegistry()
+    metrics = HttpMetrics(registry)
+
+    async def streamed(scope: Message, receive: Any, send: Any) -> None:
+        scope[STREAM_OPENED] = 100.25  # its headers went out a quarter of a second in
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        scope["courier.status"] = 200
+
+    async def ignore(message: Message) -> None:
+        return None
+
+    async def nothing() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    await MetricsMiddleware(streamed, metrics=metrics)(request(), nothing, ignore)
+    labels = {"method": "GET", "path": "unmatched", "status": "200"}
+    assert registry.get_sample_value("http_request_duration_seconds_sum", labels) == 0.25
