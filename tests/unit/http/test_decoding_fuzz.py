@@ -186,3 +186,43 @@ def _valid_bodies() -> dict[type[Any], st.SearchStrategy[Any]]:
 def test_well_formed_bodies_round_trip(kind: type[Any], data: st.DataObject) -> None:
     body = data.draw(_valid_bodies()[kind])
     assert bodies.BodyDecoder(kind).decode(msgspec.json.encode(body)) == body
+
+
+def _as_floats(value: Any) -> Any:
+    """``value`` with every integer spelled as a float (2 → 2.0), as JSON Schema allows."""
+    if isinstance(value, bool) or not isinstance(value, int | list | dict):
+        return value
+    if isinstance(value, int):
+        return float(value) if abs(value) <= 2**53 else value
+    if isinstance(value, list):
+        return [_as_floats(v) for v in value]
+    return {k: _as_floats(v) for k, v in value.items()}
+
+
+@pytest.mark.parametrize("kind", BODIES, ids=lambda kind: kind.__name__)
+@settings(max_examples=100)
+@given(data=st.data())
+def test_whole_floats_are_the_integers_they_spell(kind: type[Any], data: st.DataObject) -> None:
+    """JSON Schema (and so the OpenAPI document) counts 2.0 as the integer 2: so does the decoder."""
+    body = data.draw(_valid_bodies()[kind])
+    raw = msgspec.json.encode(_as_floats(msgspec.to_builtins(body)))
+    decoded = bodies.BodyDecoder(kind).decode(raw)
+    assert decoded == body
+    assert all(type(getattr(decoded, f)) is type(getattr(body, f)) for f in kind.__struct_fields__)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": 7.5, "name": "Ivan"}',
+        b'{"id": 1e400, "name": "Ivan"}',
+        b'{"id": 1.0, "name": ' + b"[" * 100_000,
+        b'{"id": 1.0, oops',
+        b'{"id": 1.0, "name": "\xff"}',
+        b'{"id": 1.0, "name": 2.0}',
+    ],
+)
+def test_other_numbers_where_an_integer_goes_are_refused(raw: bytes) -> None:
+    outcome(lambda: bodies.BodyDecoder(bodies.UpdateCourierBody).decode(raw))
+    with pytest.raises(ApiError):
+        bodies.BodyDecoder(bodies.UpdateCourierBody).decode(raw)

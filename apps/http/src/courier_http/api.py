@@ -66,6 +66,8 @@ def query_args(call: Call, allowed: frozenset[str]) -> dict[str, str]:
     for name, value in call.query():
         if name not in allowed:
             raise bad_query(name, "unknown parameter")
+        if name in args:
+            raise bad_query(name, "given more than once")
         args[name] = value
     return args
 
@@ -147,8 +149,8 @@ class BusinessApi:
     async def list_couriers(self, call: Call) -> Reply:
         args = query_args(call, frozenset({"status", "transport_type", "limit", "after", "after_id"}))
         limit = query_int(args, "limit", 100, minimum=1, maximum=1000)
-        after_name = "after_id" if "after_id" in args else "after"
-        after = query_int(args, after_name, 0, minimum=0, maximum=MAX_ID)
+        after = query_int(args, "after", 0, minimum=0, maximum=MAX_ID)
+        after = query_int(args, "after_id", after, minimum=0, maximum=MAX_ID)  # the alias wins
         query = ListCouriers(
             status=args.get("status"), transport_type=args.get("transport_type"), limit=limit, after=after
         )
@@ -269,6 +271,7 @@ def _q(name: str, description: str, **schema: Any) -> QueryParam:
     return QueryParam(name, description, schema or {"type": "string"})
 
 
+CURSOR_FORMAT = "cursor"  # base64url, from a Link header: nothing a client makes up
 LIMIT = _q("limit", "page size (default 100)", type="integer", minimum=1, maximum=1000)
 HISTORY_LIMIT = _q("limit", "changes, oldest first (default 100)", type="integer", minimum=1, maximum=1000)
 IF_MATCH = QueryParam(
@@ -284,8 +287,8 @@ def operations(api: BusinessApi) -> list[Operation]:
            answer=list[schemas.Courier], errors=(400,),
            query=(_q("status", "filter", enum=["available", "busy", "paused"]),
                   _q("transport_type", "filter", enum=["on_foot", "scooter", "car"]), LIMIT,
-                  _q("after", "couriers with a larger id", type="integer", minimum=0),
-                  _q("after_id", "alias of after", type="integer", minimum=0)),
+                  _q("after", "couriers with a larger id", type="integer", minimum=0, maximum=MAX_ID),
+                  _q("after_id", "alias of after", type="integer", minimum=0, maximum=MAX_ID)),
            etag=True, answer_headers=("Link",)),
         op("GET", "/courier/{id}", api.get_courier, "Get a courier",
            answer=schemas.Courier, errors=(400, 404), answer_headers=("ETag",)),
@@ -295,10 +298,11 @@ def operations(api: BusinessApi) -> list[Operation]:
            body=bodies.CreateCourierBody, answer=schemas.Created, errors=(400, 409, 413),
            answer_headers=("Location",)),
         op("PUT", "/courier", api.update_courier, "Change some of a courier's fields",
-           body=bodies.UpdateCourierBody, answer=schemas.Message, errors=(400, 404, 409, 412, 413),
+           body=bodies.UpdateCourierRequest, answer=schemas.Message, errors=(400, 404, 409, 412, 413),
            query=(IF_MATCH,), answer_headers=("ETag",)),
         op("POST", "/delivery/assign", api.assign, "Assign an order to a courier",
-           body=bodies.AssignBody, answer=schemas.AssignAnswer, errors=(400, 404, 409, 413)),
+           body=bodies.AssignRequest, answer=schemas.AssignAnswer, errors=(400, 404, 409, 413),
+           also=((202, schemas.Queued),)),
         op("POST", "/delivery/unassign", api.unassign, "Undo an order's active delivery",
            body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413)),
         op("POST", "/delivery/complete", api.complete, "Complete an order's delivery",
@@ -308,10 +312,10 @@ def operations(api: BusinessApi) -> list[Operation]:
         op("GET", "/deliveries", api.list_deliveries, "List deliveries, newest assignment first",
            answer=list[schemas.Delivery], errors=(400,),
            query=(_q("status", "filter", enum=["active", "completed", "expired"]),
-                  _q("courier_id", "filter", type="integer", minimum=1),
+                  _q("courier_id", "filter", **bodies.ID_SCHEMA),
                   _q("at_risk", "true: only active deliveries past 80 % of their window (400 with another "
                      "status)", type="boolean"), LIMIT,
-                  _q("after", "opaque cursor from the Link header")),
+                  _q("after", "opaque cursor from the Link header", type="string", format=CURSOR_FORMAT)),
            etag=True, answer_headers=("Link",)),
     ]  # fmt: skip
 

@@ -1,17 +1,19 @@
 """Request bodies: strict msgspec schemas (unknown fields refused) and their decoding errors.
 
 Types here are what a well-formed request sends; the rules of values (a name's letters, a phone's
-digits, an id's range) stay in core's validators. A decoding error becomes the code of the field it is
+digits, an id's range) stay in core's validators, and the OpenAPI document states them too (each field's
+``Meta``: documentation only, never enforced here). A decoding error becomes the code of the field it is
 about (``api.md``: "Which code for which mistake").
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
+from courier_core.model import MAX_ID, MAX_NAME_LENGTH, MAX_ORDER_ID_LENGTH
 from courier_http.errors import ApiError, invalid_field
 
 T = TypeVar("T")
@@ -19,39 +21,89 @@ T = TypeVar("T")
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]*)`")
 _AT_FIELD = re.compile(r"at `\$\.([A-Za-z_]+)")
+_WHOLE_FLOAT = re.compile(r"Expected `int( \| null)?`, got `float`")
+
+
+# What core's validators accept, as JSON Schema (model.py: validate_courier_id, validate_order_id, ...).
+ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_ORDER_ID_CHAR = r"[^\u0000-\u001f\u007f-\u009f]"  # no control characters
+_ORDER_ID_VISIBLE = r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+ORDER_ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_ORDER_ID_LENGTH,
+    "pattern": f"^{_ORDER_ID_CHAR}*{_ORDER_ID_VISIBLE}{_ORDER_ID_CHAR}*$",  # not blank
+}
+NAME_FORMAT = "courier-name"  # not expressible as a portable pattern: "a letter" of any script
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {"id": ID_SCHEMA, "order_id": ORDER_ID_SCHEMA}
+CLIENT_STATUSES = ["available", "paused"]  # "busy" is the service's to set
+TRANSPORT_TYPES = ["on_foot", "scooter", "car"]
+
+
+def _documented(schema: dict[str, Any]) -> msgspec.Meta:
+    return msgspec.Meta(extra_json_schema={k: v for k, v in schema.items() if k != "type"})
+
+
+Id = Annotated[int, _documented(ID_SCHEMA)]
+OrderId = Annotated[str, _documented(ORDER_ID_SCHEMA)]
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        description=f"1-{MAX_NAME_LENGTH} letters of any script with single spaces, hyphens or apostrophes "
+        "between (surrounding spaces are trimmed)",
+        extra_json_schema={"format": NAME_FORMAT},
+    ),
+]
+Phone = Annotated[str, msgspec.Meta(extra_json_schema={"pattern": r"^\+[0-9]{11}$"})]
+ClientStatus = Annotated[str, msgspec.Meta(extra_json_schema={"enum": CLIENT_STATUSES})]
+Transport = Annotated[str, msgspec.Meta(extra_json_schema={"enum": TRANSPORT_TYPES})]
 
 
 class CreateCourierBody(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /courier``."""
 
-    name: str
-    phone: str
-    status: str
-    transport_type: str | None = None
+    name: Name
+    phone: Phone
+    status: ClientStatus
+    transport_type: Transport | None = None
 
 
 class UpdateCourierBody(msgspec.Struct, forbid_unknown_fields=True):
     """``PUT /courier``: ``id`` and at least one field to change (``null`` = not given)."""
 
-    id: int
-    name: str | None = None
-    phone: str | None = None
-    status: str | None = None
-    transport_type: str | None = None
+    id: Id
+    name: Name | None = None
+    phone: Phone | None = None
+    status: ClientStatus | None = None
+    transport_type: Transport | None = None
+
+
+# The document's schema of PUT /courier's body: at least one field that is not null.
+UpdateCourierRequest = Annotated[
+    UpdateCourierBody,
+    msgspec.Meta(
+        extra_json_schema={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                for name in ("name", "phone", "status", "transport_type")
+            ]
+        }
+    ),
+]
 
 
 class OrderBody(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /delivery/unassign`` and ``/delivery/complete``."""
 
-    order_id: str
+    order_id: OrderId
 
 
 class AssignBody(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /delivery/assign``; the options beyond ``order_id`` come from ``dispatch-plus.md``."""
 
-    order_id: str
-    courier_id: int | None = None
-    exclude_courier_ids: list[int] | None = None
+    order_id: OrderId
+    courier_id: Id | None = None
+    exclude_courier_ids: list[Id] | None = None
     wait: bool | None = None
     dry_run: bool | None = None  # true: answer who would be picked and why, change nothing
 
@@ -59,15 +111,35 @@ class AssignBody(msgspec.Struct, forbid_unknown_fields=True):
 class HandoverBody(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /api/v1/courier/{id}/handover``: the courier to take over the active delivery."""
 
-    to_courier_id: int
+    to_courier_id: Id
+
+
+# The document's schema of POST /delivery/assign's body: the queue gives an order whoever is freed next,
+# so "wait": true goes with no chosen and no excluded courier, and not with a dry run.
+AssignRequest = Annotated[
+    AssignBody,
+    msgspec.Meta(
+        extra_json_schema={
+            "if": {"required": ["wait"], "properties": {"wait": {"const": True}}},
+            "then": {
+                "properties": {
+                    "courier_id": {"type": "null"},
+                    "exclude_courier_ids": {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]},
+                    "dry_run": {"enum": [None, False]},  # a dry run queues nothing
+                }
+            },
+        }
+    ),
+]
 
 
 class BodyDecoder(Generic[T]):
     """A reusable strict decoder of one body type that raises :class:`ApiError`."""
 
-    __slots__ = ("_decode",)
+    __slots__ = ("_decode", "_kind")
 
     def __init__(self, kind: type[T]) -> None:
+        self._kind = kind
         self._decode = msgspec.json.Decoder(kind).decode
 
     def decode(self, body: bytes) -> T:
@@ -75,9 +147,31 @@ class BodyDecoder(Generic[T]):
         try:
             return self._decode(body)
         except msgspec.ValidationError as exc:
+            if _WHOLE_FLOAT.match(str(exc)):
+                return self._whole_floats(body)
             raise validation_error(str(exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for bad UTF-8
             raise ApiError.of("invalid_json") from None
+
+    def _whole_floats(self, body: bytes) -> T:
+        """Decode again reading ``2.0`` as ``2`` (JSON Schema's integers), in fields and their lists."""
+        try:
+            fields = msgspec.json.decode(body)
+            if isinstance(fields, dict):
+                fields = {name: _as_integer(value) for name, value in fields.items()}
+            return msgspec.convert(fields, self._kind)
+        except msgspec.ValidationError as exc:
+            raise validation_error(str(exc)) from None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # the rest was never read
+            raise ApiError.of("invalid_json") from None
+
+
+def _as_integer(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
+    return value
 
 
 def validation_error(text: str) -> ApiError:

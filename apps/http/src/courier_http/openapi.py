@@ -9,11 +9,18 @@ from typing import Any
 import msgspec
 
 from courier_http import schemas
+from courier_http.bodies import PATH_PARAMETERS
 from courier_http.errors import MESSAGES
 from courier_http.routing import Operation
 
 REF = "#/components/schemas/{name}"
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+# One event of a text/event-stream answer (what a client's EventSource hands over).
+_SERVER_SENT_EVENT = {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "event": {"type": "string"}, "data": {"type": "string"}},
+    "required": ["data"],
+}
 _REASONS = {
     200: "OK",
     201: "Created",
@@ -73,7 +80,7 @@ def document(
     operational ones at the root."""
     types: list[Any] = [schemas.Error]
     for op in (*business, *versioned, *operational):
-        types.extend(t for t in (op.body, op.answer) if t is not None)
+        types.extend(t for t in (op.body, op.answer, *(shape for _, shape in op.also)) if t is not None)
     found, components = msgspec.json.schema_components(types, ref_template=REF)
     schema_of = dict(zip(map(_key, types), found, strict=True))
     placed = [(prefix, op, True) for prefix in prefixes for op in business]
@@ -103,7 +110,12 @@ def _key(kind: Any) -> str:
 def _operation(op: Operation, schema_of: dict[str, Any], *, limited: bool) -> dict[str, Any]:
     item: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMETERS.get(name, {"type": "string"}),
+        }
         for name in _PARAM.findall(op.path)
     ]
     parameters += [
@@ -125,6 +137,8 @@ def _operation(op: Operation, schema_of: dict[str, Any], *, limited: bool) -> di
     success: dict[str, Any] = {"description": _REASONS.get(op.status, "OK")}
     if op.answer is not None:
         success["content"] = {op.content_type: {"schema": schema_of[_key(op.answer)]}}
+    elif op.content_type == "text/event-stream":
+        success["content"] = {op.content_type: {"schema": _SERVER_SENT_EVENT}}
     elif op.content_type != "application/json":
         success["content"] = {op.content_type: {"schema": {"type": "string"}}}
     headers = {name: HEADERS[name] for name in (*op.answer_headers, *(("ETag",) if op.etag else ()))}
@@ -135,6 +149,9 @@ def _operation(op: Operation, schema_of: dict[str, Any], *, limited: bool) -> di
     responses: dict[str, Any] = {str(op.status): success}
     if op.etag:
         responses["304"] = {"description": _REASONS[304]}
+    for status, shape in op.also:
+        content = {"application/json": {"schema": schema_of[_key(shape)]}}
+        responses[str(status)] = {"description": _REASONS.get(status, "OK"), "content": content}
     error = {"application/json": {"schema": schema_of[_key(schemas.Error)]}}
     statuses = (*op.errors, 401, 403, 429, 503) if limited else op.errors
     if idempotent:

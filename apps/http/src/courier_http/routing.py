@@ -42,6 +42,7 @@ class Operation:
     content_type: str = "application/json"
     etag: bool = False  # a list answer with an ETag: 304 to a matching If-None-Match
     answer_headers: tuple[str, ...] = ()  # headers of the successful answer (see openapi.HEADERS)
+    also: tuple[tuple[int, type[Any]], ...] = ()  # other success answers: (status, shape)
     # The handler is a plain ASGI app that answers by itself (the live stream): no body read, no
     # request deadline, no Reply.
     raw: bool = False
