@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -222,12 +223,13 @@ class ConsumerApp:
         for worker in self.runtime.workers:
             worker.stop()
         budget = max(1.0, self.settings.shutdown_timeout - 2.0)
+        deadline = time.monotonic() + budget
         for worker in self.runtime.workers:
             if not await asyncio.to_thread(worker.join, budget):
                 log.error("consumer %s did not stop within the shutdown timeout", worker.name)
         if relay.task is not None:
             try:
-                await asyncio.wait_for(relay.task, timeout=budget)
+                await asyncio.wait_for(relay.task, timeout=max(0.5, deadline - time.monotonic()))
             except TimeoutError:
                 log.error("the outbox relay did not stop within the shutdown timeout")
             except Exception:

@@ -161,6 +161,12 @@ class RelayRunner:
         self.is_active = False
         self.standing_by = False  # it tried the lock and another relay held it
         self.published = 0
+        self._problem: str | None = None  # the last failure logged (the same one is not logged again)
+
+    def _trouble(self, what: str) -> None:
+        if what != self._problem:
+            self._problem = what
+            log.warning("outbox relay: %s", what)
 
     def _set_active(self, active: bool) -> None:
         if active != self.is_active:
@@ -176,7 +182,9 @@ class RelayRunner:
                         await _close(conn)
                         conn = await connect(self._url, self._options)
                     assert conn is not None
-                    if await try_lock(conn):
+                    locked = await try_lock(conn)
+                    self._problem = None
+                    if locked:
                         self.standing_by = False
                         await self._lead(conn, stop)
                     elif not self.standing_by:
@@ -185,7 +193,7 @@ class RelayRunner:
                 except Exception as exc:  # the database above all: start again as a candidate
                     self._set_active(False)
                     self.standing_by = False
-                    log.warning("outbox relay: %s; trying again", _describe(exc))
+                    self._trouble(f"{_describe(exc)}; trying again every {self._options.standby_interval:g}s")
                     if not connection_lost(conn):  # a statement failed on a live session: start afresh
                         await _close(conn)
                     conn = None
@@ -217,9 +225,12 @@ class RelayRunner:
                         log.warning("outbox relay lost its database session: no longer active")
                         raise
                     backoff = min(max(backoff * 2, BACKOFF_FIRST), options.backoff_max)
-                    log.warning("outbox relay: %s; retrying in %.1fs", _describe(exc), backoff)
+                    self._trouble(f"{_describe(exc)}; retrying (at most every {options.backoff_max:g}s)")
                     await _pause(stop, backoff)
                     continue
+                if backoff:
+                    log.info("outbox relay: publishing again")
+                    self._problem = None
                 backoff = 0.0
                 if sent:
                     self.published += sent
