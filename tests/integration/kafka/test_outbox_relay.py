@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -16,10 +17,11 @@ import pytest
 from courier_adapters.containers import Adapters, UseCases
 from courier_adapters.kafka.admin import ensure_topics
 from courier_adapters.kafka.embedded import EmbeddedBroker
-from courier_adapters.kafka.publisher import KafkaEventPublisher
+from courier_adapters.kafka.publisher import KafkaEventPublisher, check_reachable
 from courier_adapters.kafka.relay import RelayOptions, RelayRunner, drain
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_core.actor import acting_as
+from courier_core.errors import DependencyUnavailable
 from courier_core.model import Assignment, EventType
 from courier_core.usecases import AssignOrder, CreateCourier, HandOver
 from tests.integration.kafka.helpers import (
@@ -352,3 +354,26 @@ async def test_the_consumer_process_runs_the_relay_and_records_its_changes_as_th
     records = decoded(read_topic(topics.bootstrap_servers, events_topic, expected=2))
     assigned = [r for r in records if r["value"]["type"] == "delivery.assigned"]
     assert [r["key"] for r in assigned] == [order_id]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_broker_is_a_broker_dependency_failure_naming_it() -> None:
+    servers = f"127.0.0.1:{_closed_port()}"
+    with pytest.raises(DependencyUnavailable) as raised:
+        check_reachable(servers, timeout=1)
+    assert raised.value.dependency == "broker"
+    assert raised.value.message == f"Kafka at {servers} is unreachable: Connection refused"
+
+
+def test_one_reachable_bootstrap_server_is_enough() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        check_reachable(f"127.0.0.1:{_closed_port()},127.0.0.1:{port}", timeout=1)
