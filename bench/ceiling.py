@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import json
 import os
 import uuid
@@ -102,25 +103,31 @@ def _json(value: object) -> str:
 def journal_params(
     now: datetime, events: list[Event], changes: list[Change], decision: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """The parameters of the journal's statement, as ``Journal.params`` builds them."""
-    params: dict[str, Any] = {
-        "event_ids": [str(uuid.uuid4()) for _ in events],
-        "types": [e[0] for e in events],
-        "keys": [e[1] for e in events],
-        "occurred": [now for _ in events],
-        "payloads": [_json(e[2]) for e in events],
-        "h_subjects": [c[0] for c in changes],
-        "h_ids": [c[1] for c in changes],
-        "h_changes": [c[2] for c in changes],
-        "h_from": [c[3] for c in changes],
-        "h_to": [c[4] for c in changes],
-        "h_actors": [ACTOR for _ in changes],
-        "h_at": [now for _ in changes],
-        "h_details": [_json(c[5]) for c in changes],
+    """The parameter of the journal's statement, as ``Journal.params`` builds it: one JSON document."""
+    at = now.isoformat()
+    doc: dict[str, Any] = {
+        "e": [[str(uuid.uuid4()), e[0], e[1], at, e[2]] for e in events],
+        "h": [[c[0], c[1], c[2], c[3], c[4], ACTOR, at, c[5]] for c in changes],
     }
     if decision is not None:
-        params.update({f"d_{name}": [value] for name, value in decision.items()})
-    return params
+        doc["d"] = [
+            [
+                decision["orders"],
+                decision["couriers"],
+                decision["strategies"],
+                decision["candidates"],
+                decision["capped"],
+                decision["deliveries"],
+                decision["tie_breaks"],
+                decision["tied"],
+                [],
+                at,
+            ]
+        ]
+    return {"journal": _json(doc)}
+
+
+_journal: contextvars.ContextVar[list[tuple[str, dict[str, Any]]]] = contextvars.ContextVar("journal")
 
 
 async def flush(
@@ -130,10 +137,9 @@ async def flush(
     changes: list[Change],
     decision: dict[str, Any] | None = None,
 ) -> None:
-    """The unit of work's last statement before ``COMMIT``: events, history (and a decision) at once."""
+    """Record the journal's statement (events, history, a decision): it goes out with ``COMMIT``."""
     statement = flush_sql(True, True, decision is not None)
-    cursor = await conn.execute(statement, journal_params(now, events, changes, decision))
-    await cursor.fetchone()
+    _journal.get().append((statement, journal_params(now, events, changes, decision)))
 
 
 def courier_event(courier: Row, before: str, after: str, reason: str, order_id: str) -> tuple[Event, Change]:
@@ -156,12 +162,22 @@ async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
     """``BEGIN``/``COMMIT`` (``ROLLBACK`` on error) sent as ``PostgresUnitOfWork`` sends them."""
     async with pool.connection() as conn:
         await conn.execute("BEGIN")
+        journal: list[tuple[str, dict[str, Any]]] = []
+        token = _journal.set(journal)
         try:
             yield conn
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
-        await conn.execute("COMMIT")
+        finally:
+            _journal.reset(token)
+        if journal:  # the journal's statement and COMMIT pipelined: one round trip
+            async with conn.pipeline():
+                for statement, params in journal:
+                    await conn.execute(statement, params)
+                await conn.execute("COMMIT")
+        else:
+            await conn.execute("COMMIT")
 
 
 class Ceiling:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -37,28 +38,25 @@ _STRATEGIES = {s.value: s for s in Strategy}
 
 @cache
 def flush_sql(events: bool, history: bool, decisions: bool) -> str:
-    parts: list[str] = []
+    """One statement for everything a unit of work recorded, passed as one JSON document
+    ``{"e": [...], "h": [...], "d": [...]}``: one parameter to adapt, whatever the number of rows."""
+    parts = ["j AS (SELECT %(journal)s::jsonb AS doc)"]
     counts: list[str] = []
     if events:
         parts.append(f"lock AS (SELECT pg_advisory_xact_lock({OUTBOX_LOCK_NAMESPACE}, 0))")
         parts.append(
             "o AS (INSERT INTO outbox (event_id, type, key, occurred_at, payload)"
-            " SELECT e.event_id, e.type, e.key, e.occurred_at, e.payload"
-            " FROM lock, unnest(%(event_ids)s::uuid[], %(types)s::text[], %(keys)s::text[],"
-            " %(occurred)s::timestamptz[], %(payloads)s::jsonb[])"
-            " WITH ORDINALITY AS e(event_id, type, key, occurred_at, payload, n)"
-            " ORDER BY e.n RETURNING 1)"
+            " SELECT (x.e->>0)::uuid, x.e->>1, x.e->>2, (x.e->>3)::timestamptz, x.e->4"
+            " FROM lock, j, jsonb_array_elements(j.doc->'e') WITH ORDINALITY AS x(e, n)"
+            " ORDER BY x.n RETURNING 1)"
         )
         counts.append("(SELECT count(*) FROM o)")
     if history:
         parts.append(
             "h AS (INSERT INTO history"
             " (subject, subject_id, change, from_state, to_state, actor, at, details)"
-            " SELECT x.subject, x.subject_id, x.change, x.from_state, x.to_state, x.actor, x.at, x.details"
-            " FROM unnest(%(h_subjects)s::text[], %(h_ids)s::text[], %(h_changes)s::text[],"
-            " %(h_from)s::text[], %(h_to)s::text[], %(h_actors)s::text[], %(h_at)s::timestamptz[],"
-            " %(h_details)s::jsonb[]) WITH ORDINALITY"
-            " AS x(subject, subject_id, change, from_state, to_state, actor, at, details, n)"
+            " SELECT x.e->>0, x.e->>1, x.e->>2, x.e->>3, x.e->>4, x.e->>5, (x.e->>6)::timestamptz, x.e->7"
+            " FROM j, jsonb_array_elements(j.doc->'h') WITH ORDINALITY AS x(e, n)"
             " ORDER BY x.n RETURNING 1)"
         )
         counts.append("(SELECT count(*) FROM h)")
@@ -66,15 +64,10 @@ def flush_sql(events: bool, history: bool, decisions: bool) -> str:
         parts.append(
             "d AS (INSERT INTO assignment_decisions (order_id, courier_id, strategy, candidates,"
             " candidates_capped, courier_deliveries, tie_break, tied, excluded, decided_at)"
-            " SELECT x.order_id, x.courier_id, x.strategy, x.candidates, x.capped, x.deliveries,"
-            " x.tie_break, x.tied, ARRAY(SELECT jsonb_array_elements_text(x.excluded)::bigint),"
-            " x.decided_at"
-            " FROM unnest(%(d_orders)s::text[], %(d_couriers)s::bigint[], %(d_strategies)s::text[],"
-            " %(d_candidates)s::int[], %(d_capped)s::bool[], %(d_deliveries)s::bigint[],"
-            " %(d_tie_breaks)s::text[], %(d_tied)s::int[], %(d_excluded)s::jsonb[],"
-            " %(d_at)s::timestamptz[])"
-            " AS x(order_id, courier_id, strategy, candidates, capped, deliveries, tie_break, tied,"
-            " excluded, decided_at)"
+            " SELECT x.e->>0, (x.e->>1)::bigint, x.e->>2, (x.e->>3)::int, (x.e->>4)::bool,"
+            " (x.e->>5)::bigint, x.e->>6, (x.e->>7)::int,"
+            " ARRAY(SELECT jsonb_array_elements_text(x.e->8)::bigint), (x.e->>9)::timestamptz"
+            " FROM j, jsonb_array_elements(j.doc->'d') AS x(e)"
             " ON CONFLICT (order_id) DO UPDATE SET courier_id = excluded.courier_id,"
             " strategy = excluded.strategy, candidates = excluded.candidates,"
             " candidates_capped = excluded.candidates_capped,"
@@ -90,6 +83,10 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
 @dataclass
 class Journal:
     """What one unit of work recorded, waiting for its commit."""
@@ -101,49 +98,54 @@ class Journal:
     def __bool__(self) -> bool:
         return bool(self.events or self.history or self.decisions)
 
-    def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {}
+    def document(self) -> dict[str, Any]:
+        """The journal as the statement reads it: rows as arrays, in the order they were recorded."""
+        doc: dict[str, Any] = {}
         if self.events:
-            params.update(
-                event_ids=[e.event_id for e in self.events],
-                types=[e.type.value for e in self.events],
-                keys=[e.key for e in self.events],
-                occurred=[e.occurred_at for e in self.events],
-                payloads=[_json(e.data) for e in self.events],
-            )
+            doc["e"] = [[e.event_id, e.type.value, e.key, _ts(e.occurred_at), e.data] for e in self.events]
         if self.history:
-            params.update(
-                h_subjects=[h.subject.value for h in self.history],
-                h_ids=[h.subject_id for h in self.history],
-                h_changes=[h.change for h in self.history],
-                h_from=[h.from_state for h in self.history],
-                h_to=[h.to_state for h in self.history],
-                h_actors=[h.actor for h in self.history],
-                h_at=[h.at for h in self.history],
-                h_details=[_json(h.details) for h in self.history],
-            )
+            doc["h"] = [
+                [
+                    h.subject.value,
+                    h.subject_id,
+                    h.change,
+                    h.from_state,
+                    h.to_state,
+                    h.actor,
+                    _ts(h.at),
+                    h.details,
+                ]
+                for h in self.history
+            ]
         if self.decisions:
-            decided = list(self.decisions.values())
-            params.update(
-                d_orders=[d.order_id for d in decided],
-                d_couriers=[d.courier_id for d in decided],
-                d_strategies=[d.strategy.value for d in decided],
-                d_candidates=[d.candidates for d in decided],
-                d_capped=[d.candidates_capped for d in decided],
-                d_deliveries=[d.courier_deliveries for d in decided],
-                d_tie_breaks=[d.tie_break for d in decided],
-                d_tied=[d.tied for d in decided],
-                d_excluded=[_json(list(d.excluded)) for d in decided],
-                d_at=[d.decided_at for d in decided],
-            )
-        return params
+            doc["d"] = [
+                [
+                    d.order_id,
+                    d.courier_id,
+                    d.strategy.value,
+                    d.candidates,
+                    d.candidates_capped,
+                    d.courier_deliveries,
+                    d.tie_break,
+                    d.tied,
+                    list(d.excluded),
+                    _ts(d.decided_at),
+                ]
+                for d in self.decisions.values()
+            ]
+        return doc
+
+    def params(self) -> dict[str, Any]:
+        return {"journal": _json(self.document())}
+
+    def statement(self) -> str:
+        return flush_sql(bool(self.events), bool(self.history), bool(self.decisions))
 
     async def flush(self, session: Session) -> None:
         """Write everything recorded (one statement), then forget it."""
         if not self:
             return
-        statement = flush_sql(bool(self.events), bool(self.history), bool(self.decisions))
-        await session.fetch_one(statement, self.params())
+        await session.fetch_one(self.statement(), self.params())
         self.clear()
 
     def clear(self) -> None:

@@ -106,12 +106,23 @@ class PostgresUnitOfWork:
         return self._session
 
     async def commit(self) -> None:
-        """Write what the journal holds (outbox, history, decisions), then commit."""
+        """Write what the journal holds (outbox, history, decisions) and commit, in one round trip.
+
+        The journal's statement and ``COMMIT`` go out pipelined: the outbox's commit-order lock is
+        held for one round trip only. An error in either raises here; the transaction is then rolled
+        back on leaving the unit of work.
+        """
         assert self._session is not None
-        if self._journal:
-            await self._journal.flush(self._session)
+        conn = self._session.conn
         with translated():
-            await self._session.conn.execute("COMMIT")
+            if self._journal:
+                statement, params = self._journal.statement(), self._journal.params()
+                self._journal.clear()
+                async with conn.pipeline():
+                    await conn.execute(statement, params)
+                    await conn.execute("COMMIT")
+            else:
+                await conn.execute("COMMIT")
         self._open = False
 
     async def rollback(self) -> None:
