@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from courier_adapters.postgres import embedded, migrate
 from courier_adapters.postgres.embedded import EmbeddedPostgres, database_url
@@ -96,3 +97,34 @@ def running_test_server() -> Iterator[TestServer]:
             yield server
         finally:
             server.drop_all()
+
+
+@contextmanager
+def role_with_password(database_url: str) -> Iterator[tuple[str, str]]:
+    """A URL to ``database_url``'s database as a new role with a password; the password.
+
+    The embedded server trusts local connections, so the password is not checked there; it still
+    travels in every URL, which is what a test of leaks needs. The role is dropped at the end.
+    """
+    role, password = f"courier_secret_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), password))
+        for grant in (
+            "GRANT ALL ON SCHEMA public TO {}",
+            "GRANT ALL ON ALL TABLES IN SCHEMA public TO {}",
+            "GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {}",
+        ):
+            conn.execute(sql.SQL(grant).format(sql.Identifier(role)))
+    params = conninfo_to_dict(database_url)
+    host, port = str(params.get("host") or ""), params.get("port")
+    if host.startswith("/"):
+        url = f"postgresql://{role}:{password}@/{params['dbname']}?host={host}"
+    else:
+        url = f"postgresql://{role}:{password}@{host}{f':{port}' if port else ''}/{params['dbname']}"
+    try:
+        yield url, password
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -21,14 +21,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from tests.e2e.http.conftest import new_phone
 from tests.e2e.http.dbproxy import DatabaseProxy
 from tests.e2e.http.server import free_port, start_api
+from tests.support.postgres import role_with_password
 
 pytestmark = pytest.mark.e2e
 
@@ -44,27 +42,8 @@ def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
 
 @pytest.fixture
 def secret_url(database_url: str) -> Iterator[tuple[str, str]]:
-    """A URL to this test's database as a role with a password; the password."""
-    role, password = f"courier_secret_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), password))
-        for grant in (
-            "GRANT ALL ON SCHEMA public TO {}",
-            "GRANT ALL ON ALL TABLES IN SCHEMA public TO {}",
-            "GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {}",
-        ):
-            conn.execute(sql.SQL(grant).format(sql.Identifier(role)))
-    params = conninfo_to_dict(database_url)
-    host = params.get("host") or ""
-    url = f"postgresql://{role}:{password}@{'' if host.startswith('/') else host}/{params['dbname']}"
-    if host.startswith("/"):
-        url += f"?host={host}"
-    elif params.get("port"):
-        url = url.replace(f"@{host}/", f"@{host}:{params['port']}/")
-    yield url, password
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    with role_with_password(database_url) as made:
+        yield made
 
 
 def test_no_secret_in_any_log_line_or_answer(secret_url: tuple[str, str], tmp_path: Path) -> None:
