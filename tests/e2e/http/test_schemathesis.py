@@ -128,7 +128,7 @@ def test_every_operation_and_sequence_answers_as_documented(server: ApiProcess) 
         if isinstance(event, events.ScenarioFinished):
             recorder = event.recorder
             cases[str(event.phase)] += len(recorder.cases)
-            tested.add(recorder.label) if event.label is None else tested.add(event.label)
+            tested.add(event.label or recorder.label)
             for case_id, checks in recorder.checks.items():
                 for check in checks:
                     checked[check.name] += 1
