@@ -125,6 +125,7 @@ def test_each_state_and_reconnecting_without_reload(
     phone.context.close()
 
     console_log.allow_connection_refused()
+    console_log.allow(503)  # a stream reopened while the server stops is refused with 503, then refused
     api.stop()
     expect(page.locator("#connection")).to_have_attribute("data-state", "lost")
     expect(page.locator("#connection")).to_contain_text("reconnecting")
