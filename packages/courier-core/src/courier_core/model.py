@@ -182,6 +182,14 @@ class CourierChanges:
     def is_empty(self) -> bool:
         return all(v is None for v in (self.name, self.phone, self.status, self.transport_type))
 
+    def differences(self, courier: Courier) -> list[str]:
+        """The fields this update would change on ``courier`` (given, and not already so)."""
+        return [
+            name
+            for name in ("name", "phone", "status", "transport_type")
+            if getattr(self, name) is not None and getattr(self, name) != getattr(courier, name)
+        ]
+
 
 @dataclass(slots=True)
 class Courier:

@@ -141,13 +141,6 @@ class Journal:
     def statement(self) -> str:
         return flush_sql(bool(self.events), bool(self.history), bool(self.decisions))
 
-    async def flush(self, session: Session) -> None:
-        """Write everything recorded (one statement), then forget it."""
-        if not self:
-            return
-        await session.fetch_one(self.statement(), self.params())
-        self.clear()
-
     def clear(self) -> None:
         self.events.clear()
         self.history.clear()

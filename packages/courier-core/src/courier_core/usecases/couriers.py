@@ -91,19 +91,17 @@ class CourierService:
         new = new_courier(command)
 
         async def work(uow: UnitOfWork) -> Courier:
-            return await self.create_in(uow, new)
+            courier = await uow.couriers.add(new)
+            await journal.courier_created(uow, courier)
+            before = courier.status
+            if courier.is_available and await self._waiting.give_courier(uow, courier):
+                courier = await uow.couriers.save(courier)
+                await journal.courier_status_changed(
+                    uow, courier.id, before, courier.status, reason="assigned"
+                )
+            return courier
 
         return await in_transaction(self._uow, work)
-
-    async def create_in(self, uow: UnitOfWork, new: NewCourier) -> Courier:
-        """Register a validated courier inside ``uow``'s transaction (the bulk import's path too)."""
-        courier = await uow.couriers.add(new)
-        await journal.courier_created(uow, courier)
-        before = courier.status
-        if courier.is_available and await self._waiting.give_courier(uow, courier):
-            courier = await uow.couriers.save(courier)
-            await journal.courier_status_changed(uow, courier.id, before, courier.status, reason="assigned")
-        return courier
 
     async def get(self, courier_id: object) -> Courier:
         courier = await self._couriers.get(validate_courier_id(courier_id))
@@ -161,19 +159,9 @@ class CourierService:
             if command.expected_version is not None and command.expected_version != courier.version:
                 raise PreconditionFailed()
             before = courier.status
-            original = (courier.name, courier.phone, courier.status, courier.transport_type)
+            changed = changes.differences(courier)
             became_available = courier.change(changes)
             set_to = courier.status
-            changed = [
-                name
-                for name, old, new in zip(
-                    ("name", "phone", "status", "transport_type"),
-                    original,
-                    (courier.name, courier.phone, courier.status, courier.transport_type),
-                    strict=True,
-                )
-                if old != new
-            ]
             given = became_available and await self._waiting.give_courier(uow, courier) is not None
             saved = await uow.couriers.save(courier)
             if changed:
