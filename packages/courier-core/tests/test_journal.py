@@ -128,6 +128,8 @@ async def test_unassign_expire_and_waiting_orders(services: Services, clock: Fak
         ("courier.status_changed", "1"),
     ]
     assert (await services.deliveries.decision("w-1")).strategy is Strategy.WAITING_QUEUE
+    taken = (await services.couriers.history(1))[1]  # created available, took w-1 at once
+    assert (taken.to_state, taken.details) == ("busy", {"reason": "assigned", "order_id": "w-1"})
     assert history(services, Subject.DELIVERY, "w-1") == [
         ("waiting", None, "waiting"),
         ("assigned", None, "active"),

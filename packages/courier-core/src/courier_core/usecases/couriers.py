@@ -94,10 +94,11 @@ class CourierService:
             courier = await uow.couriers.add(new)
             await journal.courier_created(uow, courier)
             before = courier.status
-            if courier.is_available and await self._waiting.give_courier(uow, courier):
+            given = await self._waiting.give_courier(uow, courier)  # None unless available and wanted
+            if given is not None:
                 courier = await uow.couriers.save(courier)
                 await journal.courier_status_changed(
-                    uow, courier.id, before, courier.status, reason="assigned"
+                    uow, courier.id, before, courier.status, reason="assigned", order_id=given.order_id
                 )
             return courier
 
