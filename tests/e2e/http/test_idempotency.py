@@ -106,7 +106,6 @@ async def test_concurrent_requests_with_one_key_run_once(http: httpx.AsyncClient
     assert count(shared_db, "SELECT count(*) FROM couriers WHERE phone = %s", phone) == 1
     later = await http.post("/courier", json=body, headers=headers)
     assert (later.status_code, later.content, replayed(later)) == (201, ran[0].content, True)
-    print("answers:", dict(statuses))
 
 
 @pytest.mark.parametrize("value", ["", "x" * 256, "two words", "\u00e9t\u00e9"])

@@ -204,9 +204,8 @@ async def test_concurrent_transactions_get_outbox_positions_in_commit_order(
 
     async def change_then_roll_back() -> None:
         async with adapters.uow()() as uow:
-            await deliveries.unassign_in(uow, orders[0])
-            await uow._journal.flush(uow.session)  # the journal's statement ran in the transaction...
-            raise RuntimeError("changed our mind")  # ...which then rolls back
+            await deliveries.unassign_in(uow, orders[0])  # recorded its events and history...
+            raise RuntimeError("changed our mind")  # ...and rolls back before COMMIT
 
     with pytest.raises(RuntimeError, match="changed our mind"):
         await change_then_roll_back()
