@@ -70,11 +70,17 @@ class Pool:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    async def getconn(self, timeout: float | None = None) -> Connection:
+        return self.conn
+
+    async def putconn(self, conn: Connection) -> None:
+        assert conn is self.conn
+
     @contextlib.asynccontextmanager
     async def _lease(self) -> AsyncIterator[Connection]:
         yield self.conn
 
-    def connection(self, timeout: float | None = None) -> Any:
+    def connection(self, timeout: float | None = None) -> Any:  # the ceiling's bare way
         return self._lease()
 
 

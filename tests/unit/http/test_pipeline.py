@@ -15,7 +15,12 @@ from courier_adapters.settings import load_settings
 from courier_core.errors import DependencyUnavailable, InvalidInput
 from courier_http.app import create_app
 from courier_http.exchange import Call, Deadlines, Endpoint, Reply, client_gone
-from courier_http.middleware import MetricsMiddleware, RecoveryMiddleware, RequestIdMiddleware
+from courier_http.middleware import (
+    DroppedAnswerFilter,
+    MetricsMiddleware,
+    RecoveryMiddleware,
+    RequestIdMiddleware,
+)
 from courier_http.ratelimit import RateLimitMiddleware, TokenBucketLimiter, global_key
 from courier_http.telemetry import HttpMetrics
 from courier_http.worker import ExpiryWorker
@@ -276,3 +281,44 @@ async def test_recovery_cannot_replace_an_answer_already_started() -> None:
 
     with pytest.raises(RuntimeError):
         await call(RequestIdMiddleware(RecoveryMiddleware(half)), scope())
+
+
+async def test_an_answer_the_client_left_before_is_counted_and_logged_at_debug_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A pipelined request whose connection closed: the server's write fails (uvloop: RuntimeError)."""
+    registry = CollectorRegistry()
+    metrics = HttpMetrics(registry)
+
+    async def ok(scope: Message, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def closed(message: Message) -> None:
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True>; the handler is closed")
+
+    app = RequestIdMiddleware(MetricsMiddleware(RecoveryMiddleware(ok), metrics=metrics))
+    server_log = logging.getLogger("uvicorn.error")
+    quiet = DroppedAnswerFilter()
+    server_log.addFilter(quiet)
+    try:
+
+        async def served() -> None:  # one task, as uvicorn serves each request
+            await app(scope(), receiver({"type": "http.request", "body": b""}), closed)
+            server_log.error("ASGI callable returned without completing response.")
+
+        with caplog.at_level(logging.INFO):
+            await asyncio.create_task(served())
+            server_log.error("another request's real error")  # outside that task: still an error
+    finally:
+        server_log.removeFilter(quiet)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert errors == ["another request's real error"]
+    gone = registry.get_sample_value("courier_http_clients_gone_total", {"when": "answering"})
+    assert gone == 1.0
+    assert (
+        registry.get_sample_value(
+            "http_requests_total", {"method": "GET", "path": "unmatched", "status": "200"}
+        )
+        is None
+    )

@@ -19,6 +19,7 @@ from courier_adapters.kafka.dead_letters import KafkaDeadLetters
 from courier_adapters.kafka.publisher import KafkaEventPublisher
 from courier_adapters.kafka.relay import EVENTS_PARTITIONS, RelayOptions, RelayRunner
 from courier_adapters.metrics.outbox import OutboxMetrics
+from courier_adapters.metrics.pool import PoolMetrics, PoolWatcher
 from courier_adapters.metrics.prometheus import PrometheusMetrics
 from courier_adapters.settings import Settings
 from courier_consumer.deferred import DeferredOrders
@@ -76,6 +77,7 @@ class ConsumerApp:
         self.core_metrics = PrometheusMetrics(self.registry)
         self.metrics = ConsumerMetrics(self.registry)
         self.outbox_metrics = OutboxMetrics(self.registry)
+        self.pool_metrics = PoolMetrics(self.registry)
         self.adapters = Adapters(settings=settings, database_url=database_url)
         self.adapters.metrics.override(providers.Object(self.core_metrics))
         self.use_cases = UseCases(adapters=self.adapters)
@@ -140,6 +142,9 @@ class ConsumerApp:
             asyncio.create_task(every(PRUNE_INTERVAL, pruner.prune, name="prune", first=60.0), name="prune"),
             asyncio.create_task(every(SWEEP_INTERVAL, sweeper.sweep, name="sweep"), name="sweep-waiting"),
             asyncio.create_task(outbox_stats, name="outbox-stats"),
+            asyncio.create_task(
+                PoolWatcher(self.adapters.database(), self.pool_metrics).run(), name="pool-gauges"
+            ),
         ]
         if gateway is not None and s.reconcile_interval > 0:
             reconciler = Reconciler(

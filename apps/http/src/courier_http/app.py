@@ -27,6 +27,8 @@ from courier_adapters.containers import Adapters, UseCases
 from courier_adapters.logs import configure_logging
 from courier_adapters.metrics import (
     DatabaseCollector,
+    PoolMetrics,
+    PoolWatcher,
     PrometheusMetrics,
     TimedPort,
     TimedUnitOfWorkFactory,
@@ -47,6 +49,7 @@ from courier_http.middleware import (
     MetricsMiddleware,
     RecoveryMiddleware,
     RequestIdMiddleware,
+    quiet_dropped_answers,
 )
 from courier_http.ratelimit import ClientKey, RateLimitMiddleware, TokenBucketLimiter, global_key
 from courier_http.routing import Operation, routes
@@ -79,12 +82,19 @@ class Telemetry:
     registry: CollectorRegistry
     http: HttpMetrics
     core: PrometheusMetrics
+    pool: PoolMetrics
     scrape: CollectorRegistry
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None) -> Telemetry:
         registry = registry if registry is not None else CollectorRegistry()
-        return cls(registry, HttpMetrics(registry), PrometheusMetrics(registry), scrape_registry(registry))
+        return cls(
+            registry,
+            HttpMetrics(registry),
+            PrometheusMetrics(registry),
+            PoolMetrics(registry),
+            scrape_registry(registry),
+        )
 
 
 def create_app(
@@ -96,6 +106,7 @@ def create_app(
 ) -> Starlette:
     """The API for ``settings``; ``registry``, ``adapters`` and ``limiter`` may be injected by tests."""
     telemetry = Telemetry.create(registry)
+    quiet_dropped_answers()
     runtime = Runtime()
     runtime.live = stream.LiveStream.create(settings, telemetry.registry)
     deadlines = Deadlines(settings.request_timeout)
@@ -211,6 +222,9 @@ async def _start(
     await database.open(wait=False)
     stack.push_async_callback(database.close)
     runtime.database = database
+    pool_watcher = PoolWatcher(database, telemetry.pool)
+    pool_watcher.start()
+    stack.push_async_callback(pool_watcher.stop)
     runtime.couriers = use_cases.couriers()
     runtime.deliveries = use_cases.deliveries()
     runtime.keys = PostgresIdempotencyStore(

@@ -224,7 +224,7 @@ class Endpoint:
         try:
             reply = await self._run(scope, receive)
         except ClientGone:
-            scope["courier.client_gone"] = True
+            scope["courier.client_gone"] = "working"
             return
         except ApiError as error:
             await send_error(send, error, head=head)

@@ -152,7 +152,7 @@ class IdempotencyMiddleware:
             if not _VALID_KEY.fullmatch(raw):
                 raise invalid_key()
         except ClientGone:
-            scope["courier.client_gone"] = True
+            scope["courier.client_gone"] = "working"
             return
         except ApiError as error:
             await send_error(send, error)

@@ -1,5 +1,10 @@
 """The middleware chain, outermost first: request id → access log → metrics → recovery.
 
+A client may hang up at any moment, also while its answer is written (a pipelined request whose
+connection closed): the write fails in the server. The one ``send`` wrapper turns that into
+:class:`AnswerDropped`, which the recovery layer counts (``courier_http_clients_gone_total``) and logs
+at debug: a client leaving is not an error of courier's.
+
 Pure ASGI, no task per request, and one ``send`` wrapper for the whole chain (the outermost layer
 records the answer's status in the scope for the others). The route template for the
 metrics comes from the matched endpoint (``scope["endpoint"].template``), never from the raw path.
@@ -7,6 +12,7 @@ metrics comes from the matched endpoint (``scope["endpoint"].template``), never 
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import os
@@ -40,6 +46,36 @@ def route_template(scope: Scope) -> str:
 
 
 STATUS = "courier.status"  # the answer's status, recorded once by the outermost layer
+GONE = "courier.client_gone"  # set when the client left: WORKING before its answer, ANSWERING during it
+WORKING, ANSWERING = "working", "answering"
+# Set in the request's task when its answer was dropped: uvicorn then says, in the same task, that the
+# app "returned without completing response"; DroppedAnswerFilter turns that line into a debug one.
+_ANSWER_DROPPED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "courier_answer_dropped", default=False
+)
+
+
+class AnswerDropped(Exception):
+    """The answer could not be written: the client's connection is gone."""
+
+
+class DroppedAnswerFilter(logging.Filter):
+    """On ``uvicorn.error``: the server's complaint about an answer courier dropped is a debug line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _ANSWER_DROPPED.get() and record.levelno >= logging.WARNING:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_dropped_answers() -> None:
+    """Install :class:`DroppedAnswerFilter` on uvicorn's error logger (once per process)."""
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, DroppedAnswerFilter) for f in server_log.filters):
+        server_log.addFilter(DroppedAnswerFilter())
+
+
 STREAM_OPENED = "courier.stream_opened"  # perf_counter() when a live stream's headers went out
 
 
@@ -77,7 +113,11 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]
                 scope[STATUS] = message["status"]
-            await send(message)
+            try:
+                await send(message)
+            except (OSError, RuntimeError) as exc:  # uvloop: RuntimeError on a closed transport
+                scope[GONE] = ANSWERING
+                raise AnswerDropped(str(exc)) from exc
 
         with bind(request_id=request_id.decode()):
             await self.app(scope, receive, send_with_id)
@@ -131,14 +171,21 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
-            if not scope.get("courier.client_gone"):
+            gone = scope.get(GONE)
+            if gone:
+                self.metrics.client_gone(ANSWERING if gone == ANSWERING else WORKING)
+            else:
                 # A live stream counts the time it took to open, not its whole life.
                 seconds = scope.get(STREAM_OPENED, time.perf_counter()) - started
                 self.metrics.request(scope["method"], route_template(scope), scope.get(STATUS, 500), seconds)
 
 
 class RecoveryMiddleware:
-    """An unhandled exception becomes a logged 500 ``internal`` answer, never a traceback."""
+    """An unhandled exception becomes a logged 500 ``internal`` answer, never a traceback.
+
+    An answer dropped because the client left is neither: it is logged at debug (and counted by the
+    metrics layer, which sees ``courier.client_gone``).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -149,6 +196,9 @@ class RecoveryMiddleware:
             return
         try:
             await self.app(scope, receive, send)
+        except AnswerDropped as dropped:
+            _ANSWER_DROPPED.set(True)  # not reset: uvicorn logs about it after we return, in this task
+            error_log.debug("client gone while its answer was written: %s", dropped)
         except Exception:
             error_log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if STATUS in scope:

@@ -43,7 +43,7 @@ from courier_core.model import MAX_ID, StoredEvent
 from courier_core.ports import OutboxRepository
 from courier_http.errors import ApiError, from_core, unavailable
 from courier_http.exchange import Handler, send_error
-from courier_http.middleware import STREAM_OPENED
+from courier_http.middleware import STREAM_OPENED, AnswerDropped
 from courier_http.routing import Operation, QueryParam
 
 log = logging.getLogger("courier.http.stream")
@@ -359,7 +359,7 @@ class LiveStream:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
                 if data is not KEEP_ALIVE:
                     self.metrics.sent.inc(data.count(b"\nevent: "))
-        except OSError:
+        except (OSError, AnswerDropped):
             listener.close("client")  # the connection went away under a write
         except Exception:
             log.exception("live stream failed")

@@ -30,6 +30,14 @@ class HttpMetrics:
             "rate_limit_exceeded", "Requests refused by the rate limiter", registry=registry
         )
         self._rate_limited.inc(0)
+        self._gone = Counter(
+            "courier_http_clients_gone",
+            "Requests whose client hung up: before its answer (working) or while it was written (answering)",
+            ["when"],
+            registry=registry,
+        )
+        for when in ("working", "answering"):
+            self._gone.labels(when)
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def request(self, method: str, path: str, status: int, seconds: float) -> None:
@@ -46,3 +54,6 @@ class HttpMetrics:
 
     def rate_limited(self) -> None:
         self._rate_limited.inc()
+
+    def client_gone(self, when: str) -> None:
+        self._gone.labels(when).inc()

@@ -30,6 +30,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 
+from courier_adapters.postgres import leases
 from courier_adapters.postgres.database import Row, Session, TransactionSession
 from courier_adapters.postgres.errors import translated
 from courier_adapters.postgres.journal import RELAY_LOCK_NAMESPACE, PostgresOutboxRepository
@@ -100,16 +101,18 @@ async def connect(database_url: str, options: RelayOptions) -> AsyncConnection[R
     settings = f"-c timezone=UTC -c statement_timeout={int(options.statement_timeout * 1000)}"
     given = conninfo_to_dict(database_url).get("options")
     with translated():
-        conn: AsyncConnection[Row] = await psycopg.AsyncConnection.connect(
-            database_url,
-            autocommit=True,
-            options=f"{given} {settings}" if given else settings,
-            connect_timeout=max(1, int(options.connect_timeout)),
-            application_name=APPLICATION_NAME,
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
+        conn: AsyncConnection[Row] = await leases.connect_own(
+            lambda: psycopg.AsyncConnection.connect(
+                database_url,
+                autocommit=True,
+                options=f"{given} {settings}" if given else settings,
+                connect_timeout=max(1, int(options.connect_timeout)),
+                application_name=APPLICATION_NAME,
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+            )
         )
     return conn
 

@@ -6,6 +6,7 @@ The only place in ``courier_adapters`` that imports ``prometheus_client``. Every
 
 from courier_adapters.metrics.database import DatabaseCollector, DatabaseSnapshot
 from courier_adapters.metrics.outbox import OutboxMetrics
+from courier_adapters.metrics.pool import PoolMetrics, PoolWatcher
 from courier_adapters.metrics.prometheus import PrometheusMetrics, scrape_registry
 from courier_adapters.metrics.timing import TimedPort, TimedUnitOfWork, TimedUnitOfWorkFactory, timed
 
@@ -13,6 +14,8 @@ __all__ = [
     "DatabaseCollector",
     "DatabaseSnapshot",
     "OutboxMetrics",
+    "PoolMetrics",
+    "PoolWatcher",
     "PrometheusMetrics",
     "TimedPort",
     "TimedUnitOfWork",

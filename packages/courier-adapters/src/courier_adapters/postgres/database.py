@@ -16,6 +16,7 @@ from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
+from courier_adapters.postgres import leases
 from courier_adapters.postgres.errors import translate, translated
 
 Params = Mapping[str, Any] | Sequence[Any] | None
@@ -82,7 +83,9 @@ class PostgresDatabase:
             await self.pool.open(wait=wait, timeout=timeout)
 
     async def close(self, timeout: float = 5.0) -> None:
+        await leases.settle(timeout)  # connections on their way back first
         await self.pool.close(timeout=timeout)
+        leases.forget(self.pool)
 
     async def ping(self) -> bool:
         """Whether the database answers a query now."""
@@ -110,7 +113,7 @@ class PoolSession:
     async def _run(self, sql: str, params: Params, fetch: str) -> Any:
         for attempt in (1, 2):
             with translated():
-                async with self._pool.connection() as conn:
+                async with leases.lease(self._pool) as conn:
                     try:
                         cursor = await conn.execute(sql, params)
                     except psycopg.OperationalError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -10,6 +9,7 @@ from typing import Self
 import psycopg
 from psycopg import AsyncConnection
 
+from courier_adapters.postgres import leases
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase, Row, TransactionSession
 from courier_adapters.postgres.errors import translated
 from courier_adapters.postgres.journal import (
@@ -44,7 +44,7 @@ class PostgresUnitOfWork:
 
     def __init__(self, database: PostgresDatabase) -> None:
         self._database = database
-        self._lease: AbstractAsyncContextManager[AsyncConnection[Row]] | None = None
+        self._conn: AsyncConnection[Row] | None = None
         self._session: TransactionSession | None = None
         self._open = False
         self._journal = Journal()
@@ -69,13 +69,13 @@ class PostgresUnitOfWork:
         """A pooled connection with a transaction begun; a connection found dead is replaced once."""
         for attempt in (1, 2):
             with translated():
-                self._lease = self._database.pool.connection()
-                conn = await self._lease.__aenter__()
+                pool = self._database.pool
+                self._conn = conn = await leases.take(pool)
                 try:
                     await conn.execute("BEGIN")
                 except BaseException as exc:
-                    await self._lease.__aexit__(type(exc), exc, exc.__traceback__)
-                    self._lease = None
+                    self._conn = None
+                    await leases.give_back(pool, conn)
                     if attempt == 1 and isinstance(exc, psycopg.OperationalError) and conn.broken:
                         continue
                     raise
@@ -88,15 +88,17 @@ class PostgresUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._lease is not None
+        assert self._conn is not None
         try:
             if self._open:
                 await self.rollback()
         except Exception:  # noqa: S110 - the connection is broken; the pool discards it
             pass
         finally:
-            await self._lease.__aexit__(exc_type, exc, tb)
-            self._lease = None
+            # Even when this task is cancelled during the rollback: the pool rolls back what is
+            # left and takes the connection back (see leases).
+            conn, self._conn = self._conn, None
+            await leases.give_back(self._database.pool, conn)
 
     @property
     def session(self) -> TransactionSession:
