@@ -14,6 +14,7 @@ from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.embedded import ensure_runtime_dir
 from courier_adapters.settings import Settings, load_settings
 from tests.support.postgres import TestServer, running_test_server
+from tests.support.redis import flush, test_redis_url
 
 ensure_runtime_dir()
 
@@ -70,3 +71,16 @@ async def containers(settings: Settings) -> AsyncIterator[tuple[Adapters, UseCas
 @pytest.fixture
 def use_cases(containers: tuple[Adapters, UseCases]) -> UseCases:
     return containers[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    with test_redis_url() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """A Redis database emptied for this test (COURIER_TEST_REDIS_URL, the machine's, or our own)."""
+    flush(redis_server_url)
+    return redis_server_url

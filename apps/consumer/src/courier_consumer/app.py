@@ -21,6 +21,7 @@ from courier_adapters.kafka.relay import EVENTS_PARTITIONS, RelayOptions, RelayR
 from courier_adapters.metrics.outbox import OutboxMetrics
 from courier_adapters.metrics.pool import PoolMetrics, PoolWatcher
 from courier_adapters.metrics.prometheus import PrometheusMetrics
+from courier_adapters.postgres.leader import LeaderLease, leader_only
 from courier_adapters.settings import Settings
 from courier_consumer.deferred import DeferredOrders
 from courier_consumer.jobs import Pruner, every
@@ -86,6 +87,7 @@ class ConsumerApp:
         self._metrics_host = metrics_host or settings.http_host
         self.failed = False
         self.deferred: DeferredOrders | None = None
+        self.leases: list[LeaderLease] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         set_actor(ACTOR)  # history: changes made by this process's tasks are the consumer's
@@ -136,10 +138,12 @@ class ConsumerApp:
             order_retention=s.retention_order_status,
         )
         sweeper = WaitingSweeper(uow=self.adapters.uow(), waiting=self.use_cases.waiting())
+        # Cluster-wide jobs run in one consumer at a time (a leader lease each); the rest is per process.
+        prune = leader_only(self._lease("prune"), pruner.prune)
         outbox_stats = every(OUTBOX_STATS_INTERVAL, self._outbox_stats, name="outbox-stats", first=0.0)
         tasks = [
             asyncio.create_task(deferred.run(service), name="deferred-orders"),
-            asyncio.create_task(every(PRUNE_INTERVAL, pruner.prune, name="prune", first=60.0), name="prune"),
+            asyncio.create_task(every(PRUNE_INTERVAL, prune, name="prune", first=60.0), name="prune"),
             asyncio.create_task(every(SWEEP_INTERVAL, sweeper.sweep, name="sweep"), name="sweep-waiting"),
             asyncio.create_task(outbox_stats, name="outbox-stats"),
             asyncio.create_task(
@@ -155,9 +159,20 @@ class ConsumerApp:
                 overlap=timedelta(seconds=s.reconcile_overlap),
                 metrics=self.core_metrics,
             )
-            job = every(s.reconcile_interval, reconciler.run_once, name="reconcile", first=0.0)
+            reconcile = leader_only(self._lease("reconcile"), reconciler.run_once)
+            job = every(s.reconcile_interval, reconcile, name="reconcile", first=0.0)
             tasks.append(asyncio.create_task(job, name="reconcile"))
         return tasks
+
+    def _lease(self, job: str) -> LeaderLease:
+        lease = LeaderLease(
+            self.adapters.database_url(),
+            job,
+            statement_timeout=self.settings.db_statement_timeout,
+            observer=self.metrics.leading,
+        )
+        self.leases.append(lease)
+        return lease
 
     async def _outbox_stats(self) -> None:
         pending, oldest_age = await self.adapters.outbox_reader().stats()
@@ -244,6 +259,8 @@ class ConsumerApp:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for lease in self.leases:
+            await lease.release()  # a standby takes over at its next tick, not after a timeout
         if dead_letters is not None:
             await asyncio.to_thread(dead_letters.close)
         close = getattr(gateway, "close", None)

@@ -40,6 +40,18 @@ class ConsumerMetrics:
             registry=registry,
         )
 
+        self._leader = Gauge(
+            "courier_leader",
+            "1 while this process leads the cluster-wide job (one leader per job in the cluster)",
+            ["job"],
+            registry=registry,
+        )
+        for job in ("reconcile", "prune"):
+            self._leader.labels(job)
+
+    def leading(self, job: str, leading: bool) -> None:
+        self._leader.labels(job).set(1 if leading else 0)
+
     def message(self, status: str, result: str) -> None:
         """Count a message; ``status`` is the order status, or ``invalid`` for a value that has none."""
         label = status if status == INVALID else status_label(status)

@@ -37,6 +37,7 @@ from courier_adapters.metrics import (
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.errors import redact_url
 from courier_adapters.postgres.idempotency import PostgresIdempotencyStore
+from courier_adapters.redis import RedisTokenBucket
 from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
 from courier_http import api, console, openapi, ops, stream
@@ -70,6 +71,7 @@ class Runtime:
     worker: ExpiryWorker | None = None
     live: stream.LiveStream
     keys: PostgresIdempotencyStore
+    shared_limiter: RedisTokenBucket | None = None
 
     def key_store(self) -> KeyStore:
         return self.keys
@@ -139,7 +141,7 @@ def _route_table(
     operational = _operational(settings, runtime, telemetry, business, versioned)
     chain = [
         *_authentication(settings),
-        *_rate_limit(settings, limiter, telemetry.http),
+        *_rate_limit(settings, limiter, telemetry.http, runtime),
         Middleware(IdempotencyMiddleware, store=runtime.key_store),  # innermost: knows the token's name
     ]
     business_routes = routes(business, deadlines=deadlines, middleware=chain)
@@ -181,15 +183,28 @@ def _authentication(settings: Settings) -> list[Middleware]:
 
 
 def _rate_limit(
-    settings: Settings, limiter: TokenBucketLimiter | None, metrics: HttpMetrics
+    settings: Settings, limiter: TokenBucketLimiter | None, metrics: HttpMetrics, runtime: Runtime
 ) -> list[Middleware]:
     if settings.rate_limit_scope == "off":
         return []
-    limiter = limiter or TokenBucketLimiter(
-        capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill_per_second
-    )
+    chosen: TokenBucketLimiter | RedisTokenBucket
+    if limiter is not None:
+        chosen = limiter
+    elif settings.rate_limit_redis_url:
+        metrics.rate_limit_redis(True)
+        chosen = runtime.shared_limiter = RedisTokenBucket(
+            settings.rate_limit_redis_url,
+            capacity=settings.rate_limit_capacity,
+            refill_per_second=settings.rate_limit_refill_per_second,
+            failure=settings.rate_limit_redis_failure,
+            observer=metrics.rate_limit_redis,
+        )
+    else:
+        chosen = TokenBucketLimiter(
+            capacity=settings.rate_limit_capacity, refill_per_second=settings.rate_limit_refill_per_second
+        )
     key = global_key if settings.rate_limit_scope == "global" else ClientKey(settings.trusted_proxies)
-    return [Middleware(RateLimitMiddleware, limiter=limiter, key=key, on_limited=metrics.rate_limited)]
+    return [Middleware(RateLimitMiddleware, limiter=chosen, key=key, on_limited=metrics.rate_limited)]
 
 
 def _lifespan(
@@ -238,6 +253,8 @@ async def _start(
     )
     runtime.worker.start()
     stack.push_async_callback(runtime.worker.stop)
+    if runtime.shared_limiter is not None:
+        stack.push_async_callback(runtime.shared_limiter.aclose)
     runtime.live.open(adapters.outbox_reader())
     stack.push_async_callback(runtime.live.close)
     log.info("courier-api ready", extra={"database": database_safe_url(database)})

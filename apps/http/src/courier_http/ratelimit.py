@@ -1,5 +1,10 @@
 """Rate limiting: a token bucket per client IP (or one global bucket), as pure ASGI middleware.
 
+The bucket lives in this process (:class:`TokenBucketLimiter`, the default) or in Redis, shared by every
+process and replica (``courier_adapters.redis.RedisTokenBucket``, with ``COURIER_RATE_LIMIT_REDIS_URL``):
+the middleware takes either, answers the same 429 with the same headers, and a 503 when a shared
+bucket cannot decide and ``COURIER_RATE_LIMIT_REDIS_FAILURE=closed``.
+
 Memory stays bounded: buckets live in LRU order; a bucket idle long enough to be full again is the same
 as no bucket and is dropped, and past ``max_buckets`` the least recently used one goes.
 """
@@ -12,11 +17,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from courier_http.errors import ApiError
+from courier_http.errors import ApiError, unavailable
 from courier_http.exchange import send_error
 
 Clock = Callable[[], float]
@@ -28,6 +33,26 @@ class Decision:
     allowed: bool
     remaining: int
     retry_after: int = 0
+    unavailable: bool = False
+
+
+class Verdict(Protocol):
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def retry_after(self) -> int: ...
+    @property
+    def unavailable(self) -> bool: ...
+
+
+class SharedLimiter(Protocol):
+    """A bucket kept elsewhere (Redis): the decision costs a round trip."""
+
+    capacity: int
+
+    async def take(self, key: str) -> Verdict: ...
 
 
 class TokenBucketLimiter:
@@ -117,7 +142,7 @@ class RateLimitMiddleware:
         self,
         app: ASGIApp,
         *,
-        limiter: TokenBucketLimiter,
+        limiter: TokenBucketLimiter | SharedLimiter,
         key: Callable[[Scope], str],
         on_limited: Callable[[], Any] = lambda: None,
     ) -> None:
@@ -126,10 +151,19 @@ class RateLimitMiddleware:
         self.key = key
         self.on_limited = on_limited
         self._limit = str(limiter.capacity).encode()
+        self._local = limiter if isinstance(limiter, TokenBucketLimiter) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        decision = self.limiter.take(self.key(scope))
+        key = self.key(scope)
+        decision: Verdict
+        if self._local is not None:
+            decision = self._local.take(key)
+        else:
+            decision = await self.limiter.take(key)  # type: ignore[misc]
         if not decision.allowed:
+            if decision.unavailable:  # a shared bucket that cannot decide, failing closed
+                await send_error(send, unavailable(), head=scope["method"] == "HEAD")
+                return
             self.on_limited()
             error = ApiError.of("rate_limited", 429)
             error.headers = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Reads take about a millisecond; the buckets resolve that and the request deadline's range.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -38,6 +38,17 @@ class HttpMetrics:
         )
         for when in ("working", "answering"):
             self._gone.labels(when)
+        self._redis_up = Gauge(
+            "courier_rate_limit_redis_up",
+            "1 while the shared rate limit's Redis answers (absent without COURIER_RATE_LIMIT_REDIS_URL)",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self._redis_outages = Counter(
+            "courier_rate_limit_redis_outages",
+            "Times the shared rate limit's Redis became unreachable (requests then pass or get 503)",
+            registry=registry,
+        )
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def request(self, method: str, path: str, status: int, seconds: float) -> None:
@@ -54,6 +65,12 @@ class HttpMetrics:
 
     def rate_limited(self) -> None:
         self._rate_limited.inc()
+
+    def rate_limit_redis(self, up: bool) -> None:
+        """The shared limiter's Redis answers (``up``) or stopped answering."""
+        self._redis_up.set(1 if up else 0)
+        if not up:
+            self._redis_outages.inc()
 
     def client_gone(self, when: str) -> None:
         self._gone.labels(when).inc()

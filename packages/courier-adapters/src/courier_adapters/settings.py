@@ -104,6 +104,13 @@ def _positive_duration(text: str) -> float:
     return value
 
 
+def _redis_url(text: str) -> str:
+    text = text.strip()
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{text.split('@')[-1]!r} is not a Redis URL (redis://, rediss:// or unix://)")
+    return text
+
+
 def setting(default: Any, env: str, parse: Any, *, secret: bool = False) -> Any:
     """A setting read from ``COURIER_<env>`` with ``parse``; ``secret`` ones are masked in ``repr``."""
     return field(default=default, metadata={"env": env, "parse": parse, "secret": secret})
@@ -132,6 +139,8 @@ class Settings:
     rate_limit_capacity: int = setting(10, "RATE_LIMIT_CAPACITY", _positive_int)
     rate_limit_refill_per_second: float = setting(5.0, "RATE_LIMIT_REFILL_PER_SECOND", _positive_float)
     rate_limit_scope: str = setting("ip", "RATE_LIMIT_SCOPE", _choice("ip", "global", "off"))
+    rate_limit_redis_url: str | None = setting(None, "RATE_LIMIT_REDIS_URL", _redis_url, secret=True)
+    rate_limit_redis_failure: str = setting("open", "RATE_LIMIT_REDIS_FAILURE", _choice("open", "closed"))
     deadline_on_foot: float = setting(1800.0, "DEADLINE_ON_FOOT", _positive_duration)
     deadline_scooter: float = setting(900.0, "DEADLINE_SCOOTER", _positive_duration)
     deadline_car: float = setting(300.0, "DEADLINE_CAR", _positive_duration)
