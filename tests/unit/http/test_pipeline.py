@@ -21,7 +21,7 @@ from courier_http.middleware import (
     RecoveryMiddleware,
     RequestIdMiddleware,
 )
-from courier_http.ratelimit import RateLimitMiddleware, TokenBucketLimiter, global_key
+from courier_http.ratelimit import Decision, RateLimitMiddleware, TokenBucketLimiter, global_key
 from courier_http.telemetry import HttpMetrics
 from courier_http.worker import ExpiryWorker
 
@@ -159,6 +159,37 @@ async def test_rate_limit_middleware_answers_429_and_counts() -> None:
     assert second[0]["status"] == 429
     assert dict(second[0]["headers"])[b"retry-after"] == b"1"
     assert registry.get_sample_value("rate_limit_exceeded_total") == 1
+
+
+class SharedStandIn:
+    """A shared limiter's answers, in order (the real one is tested on Redis in tests/integration)."""
+
+    capacity = 5
+
+    def __init__(self, *answers: Decision) -> None:
+        self.answers = list(answers)
+        self.keys: list[str] = []
+
+    async def take(self, key: str) -> Decision:
+        self.keys.append(key)
+        return self.answers.pop(0)
+
+
+async def test_a_shared_limiter_gets_the_same_headers_and_a_503_when_it_cannot_decide() -> None:
+    async def ok(scope: Message, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    shared = SharedStandIn(Decision(True, 4), Decision(False, 0, 3), Decision(False, 0, 1, unavailable=True))
+    app = RateLimitMiddleware(ok, limiter=shared, key=lambda scope: "198.51.100.1")
+    allowed, limited, undecided = [await call(app, scope()) for _ in range(3)]
+    assert allowed[0]["status"] == 200
+    assert dict(allowed[0]["headers"])[b"x-ratelimit-limit"] == b"5"
+    assert dict(allowed[0]["headers"])[b"x-ratelimit-remaining"] == b"4"
+    assert limited[0]["status"] == 429 and dict(limited[0]["headers"])[b"retry-after"] == b"3"
+    assert undecided[0]["status"] == 503 and b"retry-after" in dict(undecided[0]["headers"])
+    assert body_of(undecided)["error"]["code"] == "unavailable"
+    assert shared.keys == ["198.51.100.1"] * 3
 
 
 async def test_metrics_use_the_route_template() -> None:
