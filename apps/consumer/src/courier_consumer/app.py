@@ -22,6 +22,7 @@ from courier_adapters.metrics.outbox import OutboxMetrics
 from courier_adapters.metrics.pool import PoolMetrics, PoolWatcher
 from courier_adapters.metrics.prometheus import PrometheusMetrics
 from courier_adapters.postgres.leader import LeaderLease, leader_only
+from courier_adapters.profiling import serve_profiles
 from courier_adapters.settings import Settings
 from courier_consumer.deferred import DeferredOrders
 from courier_consumer.jobs import Pruner, every
@@ -102,6 +103,7 @@ class ConsumerApp:
         dead_letters: KafkaDeadLetters | None = None
         tasks: list[asyncio.Task[None]] = []
         relay = _Relay()
+        profiles = await serve_profiles(s.admin_addr)  # COURIER_ADMIN_ADDR: CPU profiles on demand
         try:
             await database.open(wait=True, timeout=30.0)
             self.runtime.database_open = True
@@ -125,6 +127,8 @@ class ConsumerApp:
             await self._wait(stop)
         finally:
             await self._shutdown(tasks, dead_letters, gateway, relay)
+            if profiles is not None:
+                await profiles.stop()
             server.stop()
 
     def _start_jobs(

@@ -37,6 +37,7 @@ from courier_adapters.metrics import (
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.errors import redact_url
 from courier_adapters.postgres.idempotency import PostgresIdempotencyStore
+from courier_adapters.profiling import serve_profiles
 from courier_adapters.redis import RedisTokenBucket
 from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
@@ -257,6 +258,9 @@ async def _start(
         stack.push_async_callback(runtime.shared_limiter.aclose)
     runtime.live.open(adapters.outbox_reader())
     stack.push_async_callback(runtime.live.close)
+    profiles = await serve_profiles(settings.admin_addr)  # COURIER_ADMIN_ADDR: CPU profiles on demand
+    if profiles is not None:
+        stack.push_async_callback(profiles.stop)
     log.info("courier-api ready", extra={"database": database_safe_url(database)})
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 from urllib.parse import parse_qs, urlsplit
@@ -96,6 +97,25 @@ class AdminServer:
             },
             body,
         )
+
+
+async def serve_profiles(addr: str | None) -> AdminServer | None:
+    """Start the profiling server on ``addr`` (``COURIER_ADMIN_ADDR``; ``None``: off).
+
+    With several API workers only one can listen on the address: the first one does, the others say
+    so and go on (a profile of one worker shows what every worker spends its time on).
+    """
+    if not addr:
+        return None
+    server = AdminServer(addr)
+    try:
+        await server.start()
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        log.info("profiling is served by another process on %s", addr)
+        return None
+    return server
 
 
 async def profile(seconds: float, fmt: str = "html") -> bytes:
