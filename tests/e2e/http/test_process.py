@@ -67,6 +67,24 @@ def test_rate_limit_per_client_with_trusted_forwarded_for(database_url: str, tmp
         assert api.stop() == 0
 
 
+def test_forwarded_for_from_an_untrusted_peer_is_not_believed(database_url: str, tmp_path: Path) -> None:
+    """No trusted proxy configured: a loopback client naming other addresses still has one bucket."""
+    settings = {
+        "COURIER_RATE_LIMIT_SCOPE": "ip",
+        "COURIER_RATE_LIMIT_CAPACITY": "3",
+        "COURIER_RATE_LIMIT_REFILL_PER_SECOND": "0.2",
+    }
+    with start_api(database_url, tmp_path, **settings) as api, httpx.Client(base_url=api.url) as http:
+        statuses = [
+            http.get("/api/v1/couriers", headers={"x-forwarded-for": f"198.51.100.{n}"}).status_code
+            for n in range(6)
+        ]
+        assert statuses == [200, 200, 200, 429, 429, 429]
+        assert api.stop() == 0  # right away: the access lines still pending are written at shutdown
+    logged = [line.get("client") for line in api.logs() if line.get("path") == "/api/v1/couriers"]
+    assert logged == ["127.0.0.1"] * 6  # the access log names the peer, not what it claims
+
+
 def test_two_workers_share_the_load_and_their_metrics(database_url: str, tmp_path: Path) -> None:
     with start_api(database_url, tmp_path, COURIER_HTTP_WORKERS="2") as api:
 

@@ -4,7 +4,8 @@ Going through ``logging`` (a ``LogRecord``, the JSON formatter, a write and a fl
 as much CPU as the rest of a read request. Here a line is encoded with msgspec, in the same shape as
 ``courier_adapters.logs.JsonFormatter`` (time, level, message, logger, bound fields, extras), and lines
 are written to stdout in batches: at most 0.2 s late, in whole-line chunks under ``PIPE_BUF`` so that
-several workers sharing one pipe never interleave inside a line.
+several workers sharing one pipe never interleave inside a line. The app's shutdown calls
+:func:`flush_all`, so the lines of the last 0.2 s before a stop are written too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import sys
 import time
+import weakref
 from typing import Any, TextIO
 
 import msgspec
@@ -24,6 +26,13 @@ FLUSH_AFTER = 0.2
 CHUNK = 4000  # under PIPE_BUF (4096): one write() of a pipe is never split
 
 _encode = msgspec.json.Encoder().encode
+_WRITERS: weakref.WeakSet[AccessLogWriter] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Write every writer's pending lines now (at shutdown)."""
+    for writer in list(_WRITERS):
+        writer.flush()
 
 
 class AccessLogWriter:
@@ -35,6 +44,7 @@ class AccessLogWriter:
         self._scheduled = False
         self._second = -1
         self._stamp = ""
+        _WRITERS.add(self)
 
     def _time(self, now: float) -> str:
         second = int(now)
@@ -55,6 +65,8 @@ class AccessLogWriter:
     def flush(self) -> None:
         self._scheduled = False
         lines, self._pending = self._pending, []
+        if not lines:
+            return
         stream = self._stream or sys.stdout
         chunk: list[str] = []
         size = 0

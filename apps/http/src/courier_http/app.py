@@ -41,7 +41,7 @@ from courier_adapters.profiling import serve_profiles
 from courier_adapters.redis import RedisTokenBucket
 from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
-from courier_http import api, console, openapi, ops, stream
+from courier_http import accesslog, api, console, openapi, ops, stream
 from courier_http.auth import TokenAuthMiddleware, parse_tokens
 from courier_http.errors import ApiError, render
 from courier_http.exchange import Deadlines
@@ -218,6 +218,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.callback(accesslog.flush_all)  # last: the lines of the final moments are written too
             stack.push_async_callback(deadlines.stop)
             adapters = injected or await _adapters(settings, stack)
             await _start(settings, runtime, telemetry, adapters, stack)

@@ -101,6 +101,9 @@ def _serve(settings: Settings) -> None:
         log_config=None,  # keep courier's JSON logging
         timeout_graceful_shutdown=int(settings.shutdown_timeout) or 1,
         server_header=False,
+        # X-Forwarded-For is believed only from COURIER_TRUSTED_PROXIES, by courier's ClientKey alone:
+        # uvicorn's default would also believe any loopback peer and rewrite the client before us.
+        proxy_headers=False,
     )
 
 
