@@ -33,25 +33,13 @@ from courier_adapters.postgres import invariants
 from tests.e2e.http.server import ApiProcess, start_api
 from tests.faults.conftest import consumer_environment
 from tests.integration.kafka.helpers import session_broker
+from tests.support.processes import children
 from tests.support.redis import OwnRedis, own_redis
 
 CAPACITY = 20
 REFILL = 2.0  # tokens a second
 TOLERANCE = 2  # requests over capacity + refill * elapsed (a token refilled between two replicas' reads)
 RECONCILE_EVERY = 1.0
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _as(client: str) -> dict[str, str]:
@@ -171,7 +159,7 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[Cluster]:
             for consumer in consumers:
                 consumer.kill()
             for api in apis:
-                for pid in _children(api.process.pid):
+                for pid in children(api.process.pid):
                     os.kill(pid, signal.SIGKILL)
                 api.__exit__()
             order.stop()
@@ -259,7 +247,7 @@ def test_three_replicas_two_consumers_one_redis(cluster: Cluster, database_url: 
         churner.start()
     time.sleep(4)
     victim = cluster.apis.pop()
-    for pid in [*_children(victim.process.pid), victim.process.pid]:
+    for pid in [*children(victim.process.pid), victim.process.pid]:
         os.kill(pid, signal.SIGKILL)
     victim.process.wait(10)
     time.sleep(3)

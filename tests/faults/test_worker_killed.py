@@ -14,21 +14,9 @@ import httpx
 
 from courier_adapters.postgres import invariants
 from tests.e2e.http.server import start_api
+from tests.support.processes import children
 
 COURIERS = 12
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _is_worker(pid: int) -> bool:
@@ -61,7 +49,7 @@ def test_a_worker_killed_mid_assign_leaves_no_broken_invariant(database_url: str
                     json={"name": "Ivan", "phone": f"+7{i + 1:010d}", "status": "available"},
                 )
                 assert answer.status_code == 201
-        workers = [pid for pid in _children(api.process.pid) if _is_worker(pid)]
+        workers = [pid for pid in children(api.process.pid) if _is_worker(pid)]
         assert len(workers) == 2, workers
         stop = threading.Event()
         orders = itertools.count()

@@ -73,11 +73,13 @@ def _scrape(api: ApiProcess) -> dict[str, float]:
     return values
 
 
-def _pool_sessions(database_url: str) -> int:
+def _pool_sessions(database_url: str, *, waiting_on_a_lock: bool = False) -> int:
+    """courier-api's sessions in this database (only those waiting on a lock, when asked)."""
+    waiting = " AND wait_event_type = 'Lock'" if waiting_on_a_lock else ""
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = 'courier' AND pid <> pg_backend_pid()"
+            " AND application_name = 'courier' AND pid <> pg_backend_pid()" + waiting
         ).fetchone()
     assert row is not None
     return int(row[0])
@@ -183,9 +185,9 @@ def test_readyz_fails_while_the_pool_cannot_give_a_connection(database_url: str,
             for update in updates:
                 update.start()
             deadline = time.monotonic() + 10
-            while _lock_waiters(database_url) < 2 and time.monotonic() < deadline:
+            while _pool_sessions(database_url, waiting_on_a_lock=True) < 2 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert _lock_waiters(database_url) == 2
+            assert _pool_sessions(database_url, waiting_on_a_lock=True) == 2
             started = time.monotonic()
             not_ready = http.get("/readyz")
             assert not_ready.status_code == 503, not_ready.text
@@ -194,13 +196,3 @@ def test_readyz_fails_while_the_pool_cannot_give_a_connection(database_url: str,
         for update in updates:
             update.join(30)
         assert http.get("/readyz").status_code == 200
-
-
-def _lock_waiters(database_url: str) -> int:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND application_name = 'courier' AND wait_event_type = 'Lock'"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])

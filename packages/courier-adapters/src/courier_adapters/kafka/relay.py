@@ -26,14 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import psycopg
 from psycopg import AsyncConnection
-from psycopg.conninfo import conninfo_to_dict
 
-from courier_adapters.postgres import leases
 from courier_adapters.postgres.database import Row, Session, TransactionSession
-from courier_adapters.postgres.errors import translated
 from courier_adapters.postgres.journal import RELAY_LOCK_NAMESPACE, PostgresOutboxRepository
+from courier_adapters.postgres.leader import connect_session
 from courier_adapters.settings import Settings
 from courier_core.errors import Conflict
 from courier_core.ports import EventPublisher
@@ -98,23 +95,12 @@ class RelayOptions:
 
 async def connect(database_url: str, options: RelayOptions) -> AsyncConnection[Row]:
     """A connection of the relay's own (autocommit, courier's session settings, TCP keepalives)."""
-    settings = f"-c timezone=UTC -c statement_timeout={int(options.statement_timeout * 1000)}"
-    given = conninfo_to_dict(database_url).get("options")
-    with translated():
-        conn: AsyncConnection[Row] = await leases.connect_own(
-            lambda: psycopg.AsyncConnection.connect(
-                database_url,
-                autocommit=True,
-                options=f"{given} {settings}" if given else settings,
-                connect_timeout=max(1, int(options.connect_timeout)),
-                application_name=APPLICATION_NAME,
-                keepalives=1,
-                keepalives_idle=10,
-                keepalives_interval=5,
-                keepalives_count=3,
-            )
-        )
-    return conn
+    return await connect_session(
+        database_url,
+        application_name=APPLICATION_NAME,
+        statement_timeout=options.statement_timeout,
+        connect_timeout=options.connect_timeout,
+    )
 
 
 async def try_lock(conn: AsyncConnection[Row]) -> bool:
