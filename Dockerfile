@@ -30,6 +30,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # --- runtime: the virtual environment and nothing else ----------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="courier" \
+      org.opencontainers.image.description="Courier dispatch: HTTP API, Kafka consumer, admin CLI and order-service simulator" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT"
 RUN groupadd --system --gid 10001 courier \
     && useradd --system --uid 10001 --gid courier --home-dir /nonexistent --shell /usr/sbin/nologin courier
 COPY --from=build /opt/courier /opt/courier

@@ -144,3 +144,12 @@ def test_prometheus_finds_consumer_replicas_by_dns() -> None:
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     assert jobs["courier-consumer"]["dns_sd_configs"][0]["names"] == ["consumer"]
     assert COMPOSE["services"]["consumer"]["deploy"]["replicas"] == 2
+
+
+def test_the_image_carries_oci_labels_and_the_license_it_names() -> None:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    labels = " ".join(re.findall(r"^LABEL\s+(.*)$", text, re.M))
+    for key in ("title", "description", "version", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    assert 'org.opencontainers.image.licenses="MIT"' in labels
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")

@@ -7,6 +7,8 @@ code   meaning
 1      a domain error: not found, conflict, a value the domain refuses (core's ``CourierError``)
 2      bad usage: typer's own checks (missing option, not an integer...), a bad configuration
 3      a dependency is unavailable: the database cannot be reached or answers too late
+141    the reader of standard output left (``courier couriers export | head``): nothing is printed,
+       as with any tool a closed pipe stops (128 + SIGPIPE)
 =====  =========================================================================================
 
 Tracebacks are shown only with ``courier --debug``.
@@ -31,6 +33,7 @@ EXIT_OK = 0
 EXIT_DOMAIN = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_PIPE_CLOSED = 141
 
 # Failures to reach the database, as the drivers report them (adapters map theirs to DependencyUnavailable).
 UNREACHABLE = (psycopg.OperationalError, sqlalchemy.exc.OperationalError, ConnectionError, TimeoutError)

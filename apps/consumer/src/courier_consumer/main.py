@@ -12,6 +12,7 @@ import signal
 import sys
 
 from courier_adapters.bootstrap import resolve_database
+from courier_adapters.commandline import parse_command_line
 from courier_adapters.logs import configure_logging
 from courier_adapters.settings import Settings, SettingsError, load_settings
 from courier_consumer.app import ConsumerApp
@@ -31,6 +32,11 @@ async def _serve(settings: Settings, database_url: str) -> bool:
 
 
 def main() -> None:
+    parse_command_line(
+        "courier-consumer",
+        "courier's Kafka consumer of order events, with the outbox relay (SIGTERM or Ctrl-C stops it).",
+        "courier-consumer",
+    )
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from courier_adapters.bootstrap import resolve_database
+from courier_adapters.commandline import parse_command_line
 from courier_adapters.logs import configure_logging
 from courier_adapters.settings import Settings, SettingsError, load_settings
 from courier_core.errors import CourierError
@@ -30,6 +31,9 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 def main() -> None:
     """Console entry point; exits 2 on bad configuration, 3 when the database cannot be set up."""
+    parse_command_line(
+        "courier-api", "courier's HTTP API (uvicorn; SIGTERM or Ctrl-C stops it gracefully).", "courier-http"
+    )
     try:
         settings = load_settings()
         parse_tokens(settings.api_tokens)
