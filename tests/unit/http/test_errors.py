@@ -58,6 +58,10 @@ def test_envelope_shape() -> None:
     [
         (b"", "invalid_json", None),
         (b"{", "invalid_json", None),
+        # malformed JSON whatever its first key: not "unknown field", not "missing field"
+        (b'{"name": "Ivan",', "invalid_json", None),
+        (b'{"x": 1', "invalid_json", None),
+        (b'{"id": "7", ', "invalid_json", None),
         (b"[1]", "invalid_request", None),
         (b'{"id": 1, "x": 2}', "invalid_request", "x"),
         (b"{}", "invalid_id", "id"),

@@ -149,6 +149,8 @@ class BodyDecoder(Generic[T]):
         except msgspec.ValidationError as exc:
             if _WHOLE_FLOAT.match(str(exc)):
                 return self._whole_floats(body)
+            # msgspec validates as it parses: a field it refuses may come before a syntax error.
+            _well_formed(body)
             raise validation_error(str(exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for bad UTF-8
             raise ApiError.of("invalid_json") from None
@@ -164,6 +166,14 @@ class BodyDecoder(Generic[T]):
             raise validation_error(str(exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # the rest was never read
             raise ApiError.of("invalid_json") from None
+
+
+def _well_formed(body: bytes) -> None:
+    """Raise ``invalid_json`` when ``body`` is not JSON at all (checked only on the error path)."""
+    try:
+        msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        raise ApiError.of("invalid_json") from None
 
 
 def _as_integer(value: Any) -> Any:
