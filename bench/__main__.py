@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import events, http_cases, report, scale, wrk
+from bench import events, http_cases, report, scale, scale_out, wrk
 from bench.database import bench_postgres
 from bench.plan import FULL, SMOKE
 from bench.runner import Context
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("http", "scale", "events")
+SECTIONS = ("http", "scale", "scale-out", "events")
 log = logging.getLogger("bench")
 
 
@@ -98,6 +98,8 @@ def _section(ctx: Context, section: str) -> None:
             http_cases.run(ctx, ctx.pg.database("bench_main", couriers=ctx.plan.couriers))
         elif section == "scale":
             scale.run(ctx)
+        elif section == "scale-out":
+            scale_out.run(ctx)
         elif section == "events":
             events.run(ctx)
         else:

@@ -31,6 +31,16 @@ METHOD = """## Method
 - **Scale**: the assign/unassign script at a few connections against courier-api (1 worker) on a
   database of 1,000 and one of 1,000,000 couriers; keyset paging (`limit=50&after_id=`) at the start,
   middle and end of the large table.
+- **Scale-out**: 1, 2, then 3 courier-api processes (1 worker each, each its own port, one database
+  of 100,000 couriers), started one by one as N grows. One wrk drives them all: its threads are
+  spread over the ports (`bench/lua/hosts.lua`: thread i connects to process i mod N; threads = the
+  fewest multiple of N that is ≥ 2, connections divided evenly, a remainder dropped), so p50/p99 come
+  from one histogram. CPU µs per request = all the processes' CPU over the requests served. Then the
+  read with the rate limit on (scope ip, capacity and refill 10⁹: nothing refused), kept in each
+  process or shared in Redis (`COURIER_RATE_LIMIT_REDIS_URL`, a redis-server of the run's own on a
+  free loopback port, nothing on disk): "added by Redis" is the difference of courier CPU µs per
+  request, and of wall µs per request (1 ÷ throughput), against the in-process limiter; redis-server's
+  own CPU per request is shown apart.
 - **Events**: `created` events produced to the embedded broker (Tansu) and applied by 1, then 2
   `courier-consumer` processes (fresh topic, group and database each). A burst gives events/s from
   the first send to the last assignment; events paced at half that rate give produce-to-assignment
@@ -160,6 +170,99 @@ def _scale(results: dict[str, Any]) -> str:
         + table(("after_id (limit 50)", "req/s", "p50 ms", "p99 ms", "non-2xx"), pages)
         + f"\nslowest p50 / fastest p50 across depths: {scale.get('pages_p50_growth')}x (keyset: flat)\n"
     )
+
+
+def _scale_out(results: dict[str, Any]) -> str:
+    found = results.get("scale_out")
+    if not found:
+        return ""
+    speedup = {(x["case"], x["processes"]): x["speedup"] for x in found.get("speedup", [])}
+    rows = [
+        (
+            r["title"],
+            r["processes"],
+            f"{r['connections']} ({r['threads']} threads)",
+            r["rps"],
+            speedup.get((r["case"], r["processes"])),
+            r["p50_ms"],
+            r["p99_ms"],
+            r["non_2xx"],
+            r.get("cpu_us_per_request"),
+            " / ".join(f"{x:.0%}" for x in r.get("cpu_shares", []) if x is not None) or None,
+        )
+        for r in found.get("processes", [])
+    ]
+    limited = [
+        (
+            r["limiter"],
+            r["processes"],
+            r["rps"],
+            r["p50_ms"],
+            r["p99_ms"],
+            r["non_2xx"],
+            r.get("cpu_us_per_request"),
+            r.get("redis_cpu_us_per_request"),
+        )
+        for r in found.get("limiter", [])
+    ]
+    costs = [
+        (
+            c["processes"],
+            c["in_process_cpu_us"],
+            c["in_process_wall_us"],
+            c["redis_cpu_us"],
+            c["redis_wall_us"],
+            c["redis_server_cpu_us"],
+            c["redis_rps_ratio"],
+        )
+        for c in found.get("limiter_cost", [])
+    ]
+    out = "## Scale-out (courier-api processes of 1 worker each, one database)\n\n" + table(
+        (
+            "case",
+            "processes",
+            "connections",
+            "req/s (all)",
+            "x 1 process",
+            "p50 ms",
+            "p99 ms",
+            "non-2xx",
+            "CPU µs/req",
+            "CPU share per process",
+        ),
+        rows,
+    )
+    if limited:
+        out += "\n### Rate limit on (nothing refused): in each process or shared in Redis, read\n\n" + table(
+            (
+                "limiter",
+                "processes",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "non-2xx",
+                "courier CPU µs/req",
+                "redis-server CPU µs/req",
+            ),
+            limited,
+        )
+    if costs:
+        out += (
+            "\nWhat each limiter adds per request (µs; CPU = courier's workers, wall = 1 ÷ req/s):\n\n"
+            + table(
+                (
+                    "processes",
+                    "in-process vs off: CPU",
+                    "wall",
+                    "Redis vs in-process: CPU",
+                    "wall",
+                    "redis-server's own CPU",
+                    "req/s Redis ÷ in-process",
+                ),
+                costs,
+            )
+        )
+    return out
 
 
 def _events(results: dict[str, Any]) -> str:
@@ -309,6 +412,7 @@ def render(results: dict[str, Any]) -> str:
         _targets(results),
         _http(results),
         _scale(results),
+        _scale_out(results),
         _events(results),
         _memory(results),
         _profile(results),

@@ -28,6 +28,8 @@ class Plan:
     events: int = 20_000
     events_partitions: int = 4
     events_budget: float = 120.0
+    scale_out_processes: tuple[int, ...] = (1, 2, 3)
+    scale_out_limiter_processes: tuple[int, ...] = (1, 3)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

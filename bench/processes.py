@@ -160,21 +160,25 @@ class Server:
         self.stop()
 
 
-def courier_api(*, database_url: str, workers: int, log_dir: Path, data_dir: Path) -> Server:
-    """courier-api with production defaults, except rate limiting off (access log and metrics on)."""
+def courier_api(
+    *, database_url: str, workers: int, log_dir: Path, data_dir: Path, env: dict[str, str] | None = None
+) -> Server:
+    """courier-api with production defaults, except rate limiting off (access log and metrics on);
+    ``env`` adds or overrides settings (the scale-out case turns the rate limit on)."""
     port = free_port()
-    env = {
+    settings = {
         "COURIER_DATABASE_URL": database_url,
         "COURIER_HTTP_HOST": LOOPBACK,
         "COURIER_HTTP_PORT": str(port),
         "COURIER_HTTP_WORKERS": str(workers),
         "COURIER_RATE_LIMIT_SCOPE": "off",
         "COURIER_DATA_DIR": str(data_dir),
+        **(env or {}),
     }
     return Server(
         name=f"courier-api x{workers}",
         command=[venv_script("courier-api")],
-        env=env,
+        env=settings,
         port=port,
         log_path=log_dir / f"courier-api-{workers}w-{port}.log",
     )

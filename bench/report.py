@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 API_SETTINGS = {
     "COURIER_HTTP_WORKERS": "1, then 2",
     "COURIER_RATE_LIMIT_SCOPE": "off (the only change from the defaults)",
+    "scale-out's limiter rows": "COURIER_RATE_LIMIT_SCOPE=ip, CAPACITY and REFILL_PER_SECOND 10⁹ "
+    "(nothing refused), in each process or COURIER_RATE_LIMIT_REDIS_URL (the run's own redis-server)",
     "COURIER_LOG_LEVEL / COURIER_LOG_FORMAT": "INFO / json (access log on, to a file)",
     "COURIER_DB_POOL_MIN / MAX": "1 / 10",
     "COURIER_DB_STATEMENT_TIMEOUT": "5s",

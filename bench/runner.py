@@ -44,9 +44,13 @@ class Context:
         """A number that keeps the ids (orders, phones) of one wrk run apart from every other's."""
         return str(next(self._tags))
 
-    def courier_api(self, database_url: str, workers: int) -> Server:
+    def courier_api(self, database_url: str, workers: int, env: dict[str, str] | None = None) -> Server:
         return processes.courier_api(
-            database_url=database_url, workers=workers, log_dir=self.log_dir, data_dir=self.work_dir / "data"
+            database_url=database_url,
+            workers=workers,
+            log_dir=self.log_dir,
+            data_dir=self.work_dir / "data",
+            env=env,
         )
 
     def ceiling(self, database_url: str, workers: int) -> Server:

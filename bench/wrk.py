@@ -31,6 +31,7 @@ class Load:
     threads: int = 2
     args: tuple[str, ...] = ()
     timeout: str = "5s"
+    ports: tuple[int, ...] = ()  # several servers on 127.0.0.1: wrk's threads are spread over them
 
 
 @dataclass
@@ -87,14 +88,25 @@ def parse(output: str) -> WrkResult:
     raise WrkError(f"wrk printed no summary:\n{output[-2000:]}")
 
 
-def script_text(name: str) -> str:
-    return (LUA / "common.lua").read_text() + "\n" + (LUA / f"{name}.lua").read_text()
+def script_text(name: str, ports: tuple[int, ...] = ()) -> str:
+    """common.lua, then the case's script; with ``ports``, hosts.lua after them spreads wrk's threads
+    over the servers listening on those ports of 127.0.0.1 (thread i connects to port i mod N)."""
+    text = (LUA / "common.lua").read_text() + "\n" + (LUA / f"{name}.lua").read_text()
+    if not ports:
+        return text
+    listed = ", ".join(str(int(p)) for p in ports)
+    return (
+        f'bench_host = "127.0.0.1"\nbench_ports = {{{listed}}}\n'
+        + text
+        + "\n"
+        + (LUA / "hosts.lua").read_text()
+    )
 
 
 def run(base_url: str, load: Load) -> WrkResult:
     """Run wrk against ``base_url`` (``http://127.0.0.1:PORT``); bounded by its duration plus a margin."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix=f"bench-{load.script}-") as script:
-        script.write(script_text(load.script))
+        script.write(script_text(load.script, load.ports))
         script.flush()
         command = [
             wrk_binary(),
