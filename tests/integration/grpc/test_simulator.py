@@ -163,6 +163,33 @@ async def test_control_endpoint_in_process_creates_orders_with_the_given_id():
             await control.stop()
 
 
+async def test_a_paused_simulator_creates_and_moves_nothing_until_resumed():
+    async with Simulator(seed=5, rate=50, step_interval=0.02) as sim:
+        control = ControlServer(sim)
+        await control.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{control.port}", timeout=10) as http:
+
+                async def more_than(count: int) -> bool:
+                    return len(sim.book) > count
+
+                await eventually(lambda: more_than(0))
+                paused = (await http.post("/pause")).json()
+                assert paused["paused"] is True
+                await asyncio.sleep(0.1)  # a timer turn that began before the pause ends
+                frozen = [(o["id"], o["status"]) for o in (await http.get("/orders")).json()]
+                await asyncio.sleep(0.3)  # 15 creations and 15 steps' worth
+                assert [(o["id"], o["status"]) for o in (await http.get("/orders")).json()] == frozen
+                assert (await http.get("/health")).json()["paused"] is True
+                made = await http.post("/orders", json={"status": "pending"})  # requests still served
+                assert made.status_code == 201
+                resumed = (await http.post("/resume")).json()
+                assert resumed == {"paused": False, "orders": len(frozen) + 1, "open": resumed["open"]}
+                await eventually(lambda: more_than(len(frozen) + 1))
+        finally:
+            await control.stop()
+
+
 def read_events(bootstrap: str, topic: str, last_status: str) -> list[tuple[bytes | None, dict[str, Any]]]:
     """Every event on ``topic`` up to the first with ``last_status``."""
     consumer = KafkaConsumer(

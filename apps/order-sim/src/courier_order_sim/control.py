@@ -2,7 +2,9 @@
 
 One request per connection, JSON in and out, loopback only::
 
-    GET  /health                      {"status": "ok", "grpc": "127.0.0.1:50051"}
+    GET  /health                      {"status": "ok", "grpc": "127.0.0.1:50051", "paused": false}
+    POST /pause, POST /resume         stop (start again) creating random orders and moving orders on
+                                      -> {"paused": true|false, "orders": N, "open": N}
     GET  /orders                      every order
     POST /orders                      {"id"?, "status"?, "created_at"?} -> 201 the new order
     POST /orders/{id}/status          {"status": "pending"} -> the order (404 when unknown)
@@ -47,7 +49,24 @@ def order_json(order: SimOrder) -> dict[str, object]:
 
 
 async def _health(sim: Simulator, _: str, __: dict[str, Any]) -> tuple[int, object]:
-    return 200, {"status": "ok", "grpc": sim.address}
+    return 200, {"status": "ok", "grpc": sim.address, "paused": sim.paused}
+
+
+def _pause_state(sim: Simulator) -> dict[str, object]:
+    orders = sim.book.all()
+    return {"paused": sim.paused, "orders": len(orders), "open": sum(not o.is_terminal for o in orders)}
+
+
+async def _pause(sim: Simulator, _: str, __: dict[str, Any]) -> tuple[int, object]:
+    sim.paused = True
+    log.info("order service simulator paused")
+    return 200, _pause_state(sim)
+
+
+async def _resume(sim: Simulator, _: str, __: dict[str, Any]) -> tuple[int, object]:
+    sim.paused = False
+    log.info("order service simulator resumed")
+    return 200, _pause_state(sim)
 
 
 async def _orders(sim: Simulator, _: str, __: dict[str, Any]) -> tuple[int, object]:
@@ -99,6 +118,8 @@ async def _calls(sim: Simulator, _: str, __: dict[str, Any]) -> tuple[int, objec
 
 _ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/health"): _health,
+    ("POST", "/pause"): _pause,
+    ("POST", "/resume"): _resume,
     ("GET", "/orders"): _orders,
     ("POST", "/orders"): _create,
     ("POST", "/orders/*/status"): _set_status,

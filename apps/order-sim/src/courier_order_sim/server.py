@@ -4,7 +4,8 @@
 script ``courier-order-service``. It creates orders on request (:meth:`Simulator.create_order`) or at a
 steady ``rate``, moves them on every ``step_interval`` seconds, publishes each change to Kafka when given
 a publisher, and can be told to fail (:attr:`Simulator.faults`; over HTTP with ``control_port``). It can be
-stopped and started again on the same port, keeping its orders.
+paused (no new random order, no status moved on: the orders stand still until resumed) and stopped and
+started again on the same port, keeping its orders.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class Simulator:
         self.faults = Faults()
         self.calls: Counter[str] = Counter()
         self.not_found_code = not_found_code
+        self.paused = False  # the timers skip their turn; requests are still served
         self._publisher = publisher
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -212,10 +214,11 @@ class Simulator:
         if self.rate > 0:
             self._tasks.append(asyncio.create_task(self._every(1.0 / self.rate, self.create_order)))
 
-    @staticmethod
-    async def _every(interval: float, action: Callable[[], Awaitable[object]]) -> None:
+    async def _every(self, interval: float, action: Callable[[], Awaitable[object]]) -> None:
         while True:
             await asyncio.sleep(interval)
+            if self.paused:
+                continue
             try:
                 await action()
             except Exception:  # a failed publish must not stop the simulation
