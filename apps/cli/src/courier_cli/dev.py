@@ -17,18 +17,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from courier_adapters.bootstrap import DatabaseTarget
-from courier_adapters.settings import Settings
+from courier_cli import lazy
 from courier_cli.errors import UsageProblem
-from courier_cli.output import note, print_table
-from courier_cli.runtime import CliState, database
+from courier_cli.output import PLAIN_HELP, note, print_table
 from courier_cli.stack import Probe, StackError, Supervisor
+from courier_cli.stacklock import StackLock
 
-app = typer.Typer(help="Run courier on this machine, with no setup.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from courier_adapters.bootstrap import DatabaseTarget
+    from courier_adapters.settings import Settings
+
+app = typer.Typer(
+    rich_markup_mode=PLAIN_HELP, help="Run courier on this machine, with no setup.", no_args_is_help=True
+)
 HOST = "127.0.0.1"
 Env = Mapping[str, str]
 
@@ -158,7 +163,9 @@ def _signals_stop(supervisor: Supervisor) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _start_components(plan: Plan, supervisor: Supervisor, env: dict[str, str], timeout: float) -> list[Any]:
+def _start_components(
+    plan: Plan, supervisor: Supervisor, env: dict[str, str], *, timeout: float, lock: StackLock
+) -> list[Any]:
     rows: list[Any] = []
     for component in COMPONENTS:
         if supervisor.stopping.is_set():
@@ -170,6 +177,7 @@ def _start_components(plan: Plan, supervisor: Supervisor, env: dict[str, str], t
             rows.append({"component": component.name, "pid": "", "where": why})
             continue
         child = supervisor.start(component.name, component.command(plan, env), env=env)
+        lock.add_component(component.name, child.process.pid)
         try:
             supervisor.wait_ready(child, component.probe(plan), timeout=timeout)
         except StackError:
@@ -183,10 +191,26 @@ def _start_components(plan: Plan, supervisor: Supervisor, env: dict[str, str], t
     return rows
 
 
-def _run_stack(plan: Plan, supervisor: Supervisor, target: DatabaseTarget, timeout: float) -> None:
+def _lock_ports(plan: Plan) -> dict[str, str]:
+    """What the stack's lock records, for a second ``courier dev up`` to name."""
+    ports = plan.ports
+    return {
+        "api": f"http://{HOST}:{ports.api}",
+        "broker": f"{HOST}:{ports.broker}",
+        "order-service": f"grpc {HOST}:{ports.order_service}, control http://{HOST}:{ports.control}",
+        "metrics": f"http://{HOST}:{ports.metrics}/metrics",
+    }
+
+
+def _run_stack(
+    plan: Plan, supervisor: Supervisor, target: DatabaseTarget, *, timeout: float, lock: StackLock
+) -> None:
     """Start the components, show what runs where, and wait for Ctrl-C (or a component's failure)."""
     postgres = {"component": "postgresql", "pid": "", "where": target.safe_url}
-    rows = _start_components(plan, supervisor, _child_env(plan, target.url), timeout)
+    lock.record["database"] = target.safe_url
+    lock.record["embedded_database"] = target.embedded is not None
+    env = _child_env(plan, target.url)
+    rows = _start_components(plan, supervisor, env, timeout=timeout, lock=lock)
     if supervisor.stopping.is_set():
         return
     print_table([postgres, *rows], ("component", "pid", "where"), title="courier dev up")
@@ -218,7 +242,9 @@ def up(
 
     Example: courier dev up --api-port 8080
     """
-    settings = CliState.of(ctx).settings
+    from courier_cli.runtime import database
+
+    settings = lazy.state(ctx).settings
     ports = Ports(
         api=api_port or settings.http_port,
         broker=broker_port,
@@ -227,12 +253,18 @@ def up(
         metrics=metrics_port or settings.metrics_port,
     )
     plan = Plan(settings, ports, order_rate)
-    supervisor = Supervisor(settings.data_dir.resolve() / "logs", grace_seconds=settings.shutdown_timeout + 5)
-    with _signals_stop(supervisor), database(settings) as target:
-        try:
-            _run_stack(plan, supervisor, target, start_timeout)
-        finally:
-            supervisor.stop_all(note)
+    # First of all, before a log is opened or a port taken: is a stack running on this data directory?
+    lock = StackLock(settings.data_dir)
+    lock.acquire(_lock_ports(plan))
+    try:
+        supervisor = Supervisor(lock.data_dir / "logs", grace_seconds=settings.shutdown_timeout + 5)
+        with _signals_stop(supervisor), database(settings) as target:
+            try:
+                _run_stack(plan, supervisor, target, timeout=start_timeout, lock=lock)
+            finally:
+                supervisor.stop_all(note)
+    finally:
+        lock.release()
     note("stopped")
 
 

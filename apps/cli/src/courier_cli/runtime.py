@@ -23,6 +23,7 @@ from courier_adapters.bootstrap import DatabaseTarget, resolve_database
 from courier_adapters.containers import Adapters, UseCases
 from courier_adapters.postgres.bulk import BulkUnitOfWorkFactory
 from courier_adapters.settings import Settings, load_settings
+from courier_cli.stacklock import vanished_database
 from courier_core.actor import set_actor
 from courier_core.errors import CourierError, DependencyUnavailable
 
@@ -80,7 +81,13 @@ def configure_cli_logging(debug: bool) -> None:
 
 @contextmanager
 def database(settings: Settings, *, migrate_now: bool | None = None) -> Iterator[DatabaseTarget]:
-    """The configured database, or the embedded one (started, and stopped after, when none runs)."""
+    """The configured database, or the embedded one (started, and stopped after, when none runs).
+
+    Refused when the embedded database of a running ``courier dev up`` vanished with its data
+    directory: starting a new, empty one there would silently lose what the stack accepted.
+    """
+    if settings.embedded_database and (why := vanished_database(settings.data_dir)) is not None:
+        raise DependencyUnavailable(why)
     try:
         target = resolve_database(settings, migrate_now=migrate_now)
     except (CourierError, psycopg.Error):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
+import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from psycopg.conninfo import conninfo_to_dict
 
 from courier_adapters.metrics import DatabaseCollector
 from courier_adapters.postgres.database import PostgresDatabase
@@ -18,6 +21,27 @@ from courier_http.exchange import Call, Reply
 from courier_http.routing import Operation
 
 PROBE_TIMEOUT = 2.0
+
+
+def sockets_gone(url: str) -> bool:
+    """Whether every Unix-domain socket ``url`` connects through has vanished from its directory.
+
+    The pool's open connections keep answering ``SELECT 1`` after the server's directory was deleted
+    (the embedded server keeps its socket in its data directory), but no new connection can be made
+    and PostgreSQL shuts itself down within a minute: not ready. TCP hosts are left to the ping.
+    """
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return False
+    hosts = str(params.get("host") or "").split(",")
+    ports = str(params.get("port") or "5432").split(",")
+    sockets = [
+        Path(host) / f".s.PGSQL.{ports[i] if i < len(ports) else ports[-1]}"
+        for i, host in enumerate(hosts)
+        if host.startswith("/")
+    ]
+    return bool(sockets) and len(sockets) == len(hosts) and not any(s.exists() for s in sockets)
 
 
 class Probes(Protocol):
@@ -56,7 +80,7 @@ class OperationalApi:
     async def readyz(self, call: Call) -> Reply:
         database = self._probes.database
         ready = False
-        if database is not None:
+        if database is not None and not sockets_gone(database.url):
             with contextlib.suppress(TimeoutError):
                 ready = await asyncio.wait_for(database.ping(), PROBE_TIMEOUT)
         if not ready:
