@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import events, http_cases, report, scale, scale_out, wrk
+from bench import cli_startup, events, http_cases, report, scale, scale_out, wrk
 from bench.database import bench_postgres
 from bench.plan import FULL, SMOKE
 from bench.runner import Context
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("http", "scale", "scale-out", "events")
+SECTIONS = ("http", "scale", "scale-out", "events", "cli")
 log = logging.getLogger("bench")
 
 
@@ -102,6 +102,8 @@ def _section(ctx: Context, section: str) -> None:
             scale_out.run(ctx)
         elif section == "events":
             events.run(ctx)
+        elif section == "cli":
+            cli_startup.run(ctx)
         else:
             ctx.fail(f"unknown section {section!r} (known: {', '.join(SECTIONS)})")
     except Exception as exc:

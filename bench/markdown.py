@@ -399,6 +399,21 @@ def _targets(results: dict[str, Any]) -> str:
     return "## Targets\n\n" + table(("target", "measured", "verdict"), rows) + extra
 
 
+def _cli_startup(results: dict[str, Any]) -> str:
+    found = results.get("cli_startup")
+    if not found:
+        return ""
+    rows = [
+        (c["command"], c["median_s"], ", ".join(f"{s:.3f}" for s in c["runs_s"]), c["target_s"], c["met"])
+        for c in found.values()
+    ]
+    return (
+        "\n## The CLI's start-up\n\nA new process from the venv's `courier` script, bytecode written as "
+        "Python does by default (the first run is not counted).\n\n"
+        + table(("command", "median s", "runs s", "target s", "met"), rows)
+    )
+
+
 def _findings() -> str:
     """The analysis written by hand after a run (``bench/findings.md``), kept with the figures."""
     path = Path(__file__).resolve().parent / "findings.md"
@@ -414,6 +429,7 @@ def render(results: dict[str, Any]) -> str:
         _scale(results),
         _scale_out(results),
         _events(results),
+        _cli_startup(results),
         _memory(results),
         _profile(results),
         _findings(),

@@ -131,6 +131,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": events["met"],
             }
         )
+    for case in results.get("cli_startup", {}).values():
+        out.append(
+            {
+                "target": f"`{case['command']}` within {case['target_s']} s (median)",
+                "measured": f"{case['median_s']:.3f} s",
+                "met": case["met"],
+            }
+        )
     memory = results.get("memory")
     if memory:
         growth = ", ".join(f"{w['growth_mib']:+.1f} MiB" for w in memory["workers"])

@@ -100,3 +100,16 @@ def test_one_active_delivery_per_courier_and_one_delivery_per_order(database_url
             conn.execute(insert, ("o2", 1))
         with pytest.raises(psycopg.errors.UniqueViolation, match="deliveries_order_id_key"):
             conn.execute(insert, ("o1", 2))
+
+
+def test_up_to_date_answers_without_alembic_as_alembic_would(empty_database: str) -> None:
+    # The CLI asks this on every command (courier_adapters.bootstrap) instead of importing alembic.
+    assert migrate.script_head() == migrate.head()
+    assert not migrate.up_to_date(empty_database)  # no alembic_version table yet
+    assert migrate.upgrade_if_behind(empty_database)
+    assert migrate.up_to_date(empty_database)
+    assert not migrate.upgrade_if_behind(empty_database)  # at the head: nothing run
+    migrate.downgrade(empty_database, "-1")
+    assert not migrate.up_to_date(empty_database)
+    assert migrate.upgrade_if_behind(empty_database)
+    assert migrate.current(empty_database) == migrate.head()

@@ -4,19 +4,22 @@ in transfer.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from courier_cli.delivery import print_history
-from courier_cli.output import JSON_OPTION, emit, note, print_json, print_table
-from courier_cli.runtime import Cli, run
+from courier_cli.lazy import run
+from courier_cli.output import JSON_OPTION, PLAIN_HELP, emit, note, print_json, print_table
 from courier_core.errors import InvalidInput
 from courier_core.model import CourierStatus, TransportType, validate_client_status, validate_transport_type
 from courier_core.usecases import CreateCourier, HandOver, ListCouriers, UpdateCourier
 from courier_core.views import courier_view, handover_view, history_view
 
-app = typer.Typer(help="Manage couriers.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from courier_cli.runtime import Cli
+
+app = typer.Typer(rich_markup_mode=PLAIN_HELP, help="Manage couriers.", no_args_is_help=True)
 
 COURIER_COLUMNS = ("id", "name", "phone", "status", "transport_type", "created_at", "updated_at")
 

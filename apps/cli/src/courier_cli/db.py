@@ -4,32 +4,46 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import psycopg
 import typer
-from alembic.util import CommandError
 
-from courier_adapters.postgres import invariants, migrate
+from courier_cli import lazy
 from courier_cli.errors import EXIT_DOMAIN, UsageProblem
-from courier_cli.output import JSON_OPTION, emit, note
-from courier_cli.runtime import CONNECT_TIMEOUT, CliState, database
+from courier_cli.output import JSON_OPTION, PLAIN_HELP, emit, note
+
+if TYPE_CHECKING:
+    from courier_adapters.bootstrap import DatabaseTarget
+
+# alembic, psycopg and the adapters are imported when a command runs: `courier db --help` needs none.
 
 app = typer.Typer(
-    help="Migrate the database (COURIER_DATABASE_URL, or the embedded one).", no_args_is_help=True
+    rich_markup_mode=PLAIN_HELP,
+    help="Migrate the database (COURIER_DATABASE_URL, or the embedded one).",
+    no_args_is_help=True,
 )
 Json = Annotated[bool, JSON_OPTION]
 
 
-def _check_reachable(url: str) -> None:
-    # alembic would report an unreachable server with a long SQLAlchemy message; psycopg's is one line.
-    with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT):
-        pass
+@contextmanager
+def _database(ctx: typer.Context) -> Iterator[DatabaseTarget]:
+    """The database the command works on, checked reachable (not migrated)."""
+    import psycopg
+
+    from courier_cli.runtime import CONNECT_TIMEOUT, database
+
+    with database(lazy.state(ctx).settings, migrate_now=False) as target:
+        # alembic would report an unreachable server with a long SQLAlchemy message; psycopg's is one line.
+        with psycopg.connect(target.url, connect_timeout=CONNECT_TIMEOUT):
+            pass
+        yield target
 
 
 @contextmanager
 def _revision_checked() -> Iterator[None]:
     """An unknown revision is the operator's mistake (exit 2), not a failure of courier."""
+    from alembic.util import CommandError
+
     try:
         yield
     except CommandError as exc:
@@ -37,6 +51,8 @@ def _revision_checked() -> Iterator[None]:
 
 
 def _state(safe_url: str, url: str) -> dict[str, Any]:
+    from courier_adapters.postgres import migrate
+
     current, head = migrate.current(url), migrate.head()
     return {"database": safe_url, "current": current, "head": head, "up_to_date": current == head}
 
@@ -53,8 +69,9 @@ def upgrade(
 
     Another server: COURIER_DATABASE_URL=postgresql://courier:pw@127.0.0.1:5432/courier courier db upgrade
     """
-    with database(CliState.of(ctx).settings, migrate_now=False) as target:
-        _check_reachable(target.url)
+    with _database(ctx) as target:
+        from courier_adapters.postgres import migrate
+
         before = migrate.current(target.url)
         with _revision_checked():
             migrate.upgrade(target.url, revision)
@@ -68,8 +85,7 @@ def current(ctx: typer.Context, as_json: Json = False) -> None:
 
     Example: courier db current --json
     """
-    with database(CliState.of(ctx).settings, migrate_now=False) as target:
-        _check_reachable(target.url)
+    with _database(ctx) as target:
         state = _state(target.safe_url, target.url)
     emit(state, as_json=as_json)
 
@@ -85,10 +101,11 @@ def downgrade(
 
     Example: courier db downgrade 0001 --yes
     """
-    with database(CliState.of(ctx).settings, migrate_now=False) as target:
-        _check_reachable(target.url)
+    with _database(ctx) as target:
         if not yes:
             typer.confirm(f"Downgrade {target.safe_url} to {revision}? Data may be lost", abort=True)
+        from courier_adapters.postgres import migrate
+
         before = migrate.current(target.url)
         with _revision_checked():
             migrate.downgrade(target.url, revision)
@@ -104,8 +121,9 @@ def check(ctx: typer.Context, as_json: Json = False) -> None:
 
     Example: courier db check --json
     """
-    with database(CliState.of(ctx).settings, migrate_now=False) as target:
-        _check_reachable(target.url)
+    from courier_adapters.postgres import invariants
+
+    with _database(ctx) as target:
         violations = invariants.check(target.url)
     result = {
         "database": target.safe_url,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from courier_cli.output import JSON_OPTION, emit, print_json, print_record, print_table
-from courier_cli.runtime import Cli, run
+from courier_cli.lazy import run
+from courier_cli.output import JSON_OPTION, PLAIN_HELP, emit, print_json, print_record, print_table
 from courier_core.errors import InvalidInput
 from courier_core.model import Assignment, DeliveryStatus, DryRun, validate_courier_id
 from courier_core.usecases import AssignOrder, ListDeliveries
@@ -21,7 +21,14 @@ from courier_core.views import (
     queued_view,
 )
 
-app = typer.Typer(help="Assign orders to couriers and follow their deliveries.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from courier_cli.runtime import Cli
+
+app = typer.Typer(
+    rich_markup_mode=PLAIN_HELP,
+    help="Assign orders to couriers and follow their deliveries.",
+    no_args_is_help=True,
+)
 
 OrderId = Annotated[str, typer.Argument(help="The order service's id of the order.", show_default=False)]
 Json = Annotated[bool, JSON_OPTION]

@@ -1,7 +1,8 @@
 """``courier``: the operator's command line (couriers, deliveries, migrations, the local stack).
 
-Every command runs core's use cases through the CLI's container (:mod:`courier_cli.runtime`). Failures
-become an exit code and one line on stderr in one place: :class:`CourierGroup` with
+Every command runs core's use cases through the CLI's container (:mod:`courier_cli.runtime`), imported
+only when a command runs (:mod:`courier_cli.lazy`): ``courier --help`` and ``--version`` load no
+driver. Failures become an exit code and one line on stderr in one place: :class:`CourierGroup` with
 :mod:`courier_cli.errors`.
 """
 
@@ -15,10 +16,9 @@ import typer
 from typer._click.core import Context
 from typer.core import TyperGroup
 
-from courier_adapters.commandline import package_version
-from courier_cli import couriers, db, delivery, dev, orders, outbox, transfer
+from courier_cli import couriers, db, delivery, dev, lazy, orders, outbox, transfer
 from courier_cli.errors import EXIT_PIPE_CLOSED, PASS_THROUGH, report
-from courier_cli.runtime import CliState, configure_cli_logging
+from courier_cli.output import PLAIN_HELP
 
 
 class CourierGroup(TyperGroup):
@@ -33,8 +33,7 @@ class CourierGroup(TyperGroup):
             _silence_stdout()
             raise typer.Exit(EXIT_PIPE_CLOSED) from None
         except Exception as exc:
-            state = ctx.find_object(CliState)
-            raise typer.Exit(report(exc, debug=state is not None and state.debug)) from None
+            raise typer.Exit(report(exc, debug=lazy.debugging(ctx))) from None
 
 
 def _silence_stdout() -> None:
@@ -50,6 +49,7 @@ app = typer.Typer(
     add_completion=True,  # courier --install-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=PLAIN_HELP,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(couriers.app, name="couriers")
@@ -63,7 +63,15 @@ app.add_typer(dev.app, name="dev")
 
 def _print_version(given: bool) -> None:
     if given:
-        typer.echo(f"courier {package_version('courier-cli')}")
+        # importlib.metadata, not courier_adapters.commandline.package_version: that module loads the
+        # settings and, with them, psycopg (a quarter of a second for one line).
+        from importlib import metadata  # 0.06 s to import: only for --version
+
+        try:
+            number = metadata.version("courier-cli")
+        except metadata.PackageNotFoundError:
+            number = "0+unknown"
+        typer.echo(f"courier {number}")
         raise typer.Exit()
 
 
@@ -82,8 +90,7 @@ def root(
 
     Example: courier couriers list --status available
     """
-    ctx.obj = CliState(debug=debug)
-    configure_cli_logging(debug)
+    ctx.meta[lazy.DEBUG] = debug  # the runtime, and logging, are set up when a command needs them
 
 
 def main() -> None:

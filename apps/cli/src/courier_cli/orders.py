@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from courier_cli.output import JSON_OPTION, print_json, print_table
-from courier_cli.runtime import Cli, run
+from courier_cli.lazy import run
+from courier_cli.output import JSON_OPTION, PLAIN_HELP, print_json, print_table
 from courier_core.views import waiting_view
 
-app = typer.Typer(help="Orders waiting for a courier.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from courier_cli.runtime import Cli
+
+app = typer.Typer(rich_markup_mode=PLAIN_HELP, help="Orders waiting for a courier.", no_args_is_help=True)
 
 WAITING_COLUMNS = ("order_id", "since", "age_seconds")
 

@@ -13,21 +13,23 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from courier_adapters.kafka.admin import ensure_topics
-from courier_adapters.kafka.publisher import KafkaEventPublisher, check_reachable
-from courier_adapters.kafka.relay import EVENTS_PARTITIONS, RelayOptions, RelayRunner, drain, relay_active
-from courier_adapters.postgres.database import PoolSession
-from courier_adapters.settings import Settings
 from courier_cli.errors import UsageProblem
-from courier_cli.output import JSON_OPTION, emit, note, stderr
-from courier_cli.runtime import Cli, CliState, run
+from courier_cli.lazy import run, state
+from courier_cli.output import JSON_OPTION, PLAIN_HELP, emit, note, stderr
 
-app = typer.Typer(help="Events out: the outbox and its relay to Kafka.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from courier_adapters.settings import Settings
+    from courier_cli.runtime import Cli
+
+# kafka-python, the relay and rich's progress are imported when a command runs (not for --help).
+
+app = typer.Typer(
+    rich_markup_mode=PLAIN_HELP, help="Events out: the outbox and its relay to Kafka.", no_args_is_help=True
+)
 Json = Annotated[bool, JSON_OPTION]
 Servers = Annotated[
     str | None,
@@ -51,6 +53,10 @@ def _servers(settings: Settings, given: str | None) -> str:
 
 async def _ensure_topic(servers: str, topic: str) -> None:
     """Create the events topic when the broker lacks it; fail fast (exit 3) when it is unreachable."""
+    from courier_adapters.kafka.admin import ensure_topics
+    from courier_adapters.kafka.publisher import check_reachable
+    from courier_adapters.kafka.relay import EVENTS_PARTITIONS
+
     await asyncio.to_thread(check_reachable, servers, timeout=BROKER_TIMEOUT)
     await asyncio.to_thread(ensure_topics, servers, {topic: EVENTS_PARTITIONS}, timeout=BROKER_TIMEOUT)
 
@@ -62,7 +68,10 @@ def status(ctx: typer.Context, as_json: Json = False) -> None:
 
     Example: courier outbox status --json
     """
-    topic = CliState.of(ctx).settings.events_topic
+    from courier_adapters.kafka.relay import relay_active
+    from courier_adapters.postgres.database import PoolSession
+
+    topic = state(ctx).settings.events_topic
 
     async def work(cli: Cli) -> dict[str, Any]:
         outbox = cli.adapters.outbox_reader()
@@ -86,7 +95,10 @@ def drain_command(ctx: typer.Context, bootstrap_servers: Servers = None, as_json
 
     Example: courier outbox drain --bootstrap-servers 127.0.0.1:9092
     """
-    settings = CliState.of(ctx).settings
+    from courier_adapters.kafka.publisher import KafkaEventPublisher
+    from courier_adapters.kafka.relay import RelayOptions, drain
+
+    settings = state(ctx).settings
     servers = _servers(settings, bootstrap_servers)
     options = RelayOptions.from_settings(settings)
 
@@ -120,6 +132,8 @@ def _progress(*, shown: bool) -> Iterator[Callable[[int, int], None]]:
         yield lambda sent, total: None
         return
     if console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("drain", total=None)
@@ -172,7 +186,10 @@ def relay(ctx: typer.Context, bootstrap_servers: Servers = None) -> None:
 
     Example: courier outbox relay --bootstrap-servers 127.0.0.1:9092
     """
-    settings = CliState.of(ctx).settings
+    from courier_adapters.kafka.publisher import KafkaEventPublisher
+    from courier_adapters.kafka.relay import RelayOptions, RelayRunner
+
+    settings = state(ctx).settings
     servers = _servers(settings, bootstrap_servers)
     options = RelayOptions.from_settings(settings)
     logging.getLogger("courier.outbox").setLevel(logging.INFO)  # active, standing by, outages

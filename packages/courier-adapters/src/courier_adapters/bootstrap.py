@@ -45,5 +45,5 @@ def resolve_database(settings: Settings, *, migrate_now: bool | None = None) -> 
             extra={"data_dir": str(server.data_dir), "owner": server.owner},
         )
     if settings.should_migrate_on_start if migrate_now is None else migrate_now:
-        migrate.upgrade(target.url)
+        migrate.upgrade_if_behind(target.url)
     return target
