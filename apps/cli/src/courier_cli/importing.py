@@ -12,9 +12,8 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from courier_adapters.postgres.bulk import BulkUnitOfWork
 from courier_cli.errors import UsageProblem
 from courier_core.errors import DependencyUnavailable, InvalidInput
 from courier_core.model import (
@@ -25,8 +24,14 @@ from courier_core.model import (
 from courier_core.usecases import CreateCourier, WaitingQueue, journal
 from courier_core.usecases import new_courier as validated_new_courier
 
+if TYPE_CHECKING:
+    from courier_adapters.postgres.bulk import BulkUnitOfWork
+
 REQUIRED_COLUMNS = ("name", "phone", "status")
 COLUMNS = (*REQUIRED_COLUMNS, "transport_type")
+# The columns `couriers export` adds, which courier sets itself: read back, and ignored.
+EXPORTED_COLUMNS = ("id", "created_at", "updated_at")
+PROGRESS_EVERY_ROWS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,7 @@ class Plan:
     good: list[GoodRow] = field(default_factory=list)
     bad: list[BadRow] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -66,11 +72,20 @@ class Plan:
 
 @dataclass
 class Outcome:
-    """What the import did in the database."""
+    """What the import did in the database: only what was committed is counted."""
 
     created: int = 0
     duplicates: list[Duplicate] = field(default_factory=list)
     served_waiting: int = 0
+    batches: int = 0  # committed
+    last_line: int = 0  # the last line of the last committed batch (0: none yet)
+
+    def add(self, batch: Outcome) -> None:
+        self.created += batch.created
+        self.duplicates += batch.duplicates
+        self.served_waiting += batch.served_waiting
+        self.batches += 1
+        self.last_line = max(self.last_line, batch.last_line)
 
 
 class BulkWork(Protocol):
@@ -99,20 +114,56 @@ def _header(reader: Iterable[list[str]], source: str) -> list[str]:
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
         raise UsageProblem(f"{source}: missing column(s) {', '.join(missing)} in the header")
+    unknown = [name for name in names if name not in (*COLUMNS, *EXPORTED_COLUMNS)]
+    if unknown:
+        raise UsageProblem(
+            f"{source}: line 1: unknown column(s) {', '.join(map(repr, unknown))} in the header "
+            f"(expected {','.join(REQUIRED_COLUMNS)}[,transport_type]; {', '.join(EXPORTED_COLUMNS)} "
+            "are read back from an export and ignored)"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UsageProblem(f"{source}: line 1: column(s) {', '.join(repeated)} given twice in the header")
     return names
 
 
-def read_plan(stream: TextIO, *, source: str = "FILE") -> Plan:
-    """Read and check every row of a CSV whose header names at least name, phone and status."""
-    reader = csv.reader(stream)
+def read_plan(
+    stream: TextIO, *, source: str = "FILE", progress: Callable[[int], None] = lambda rows: None
+) -> Plan:
+    """Read and check every row of a CSV whose header names at least name, phone and status.
+
+    A CSV syntax error (a stray quote) is a usage error naming its line; a quoted field that runs over
+    several lines (an unclosed quote, which would swallow the rows after it) is a bad row naming them.
+    ``progress(rows)`` is called every ``PROGRESS_EVERY_ROWS`` rows read.
+    """
+    reader = csv.reader(stream, strict=True)
     header = _header(reader, source)
-    plan = Plan()
+    plan = Plan(ignored_columns=[name for name in header if name in EXPORTED_COLUMNS])
     first_line_of: dict[str, int] = {}  # phone -> the line that claimed it first
     previous_end = reader.line_num
-    for cells in reader:
-        line, previous_end = previous_end + 1, reader.line_num
+    count = 0
+    while True:
+        line = previous_end + 1  # where the next record starts
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                why = "a quoted field opened here is never closed (it runs to the end of the file)"
+            else:
+                why = f"not valid CSV ({exc})"
+            raise UsageProblem(f"{source}: line {line}: {why}; nothing was imported") from exc
+        if cells is None:
+            return plan
+        previous_end = reader.line_num
+        count += 1
+        if count % PROGRESS_EVERY_ROWS == 0:
+            progress(count)
         if not cells:
             continue  # a blank line is not a row
+        if previous_end > line:
+            reason = f"a quoted field runs over lines {line}-{previous_end}: is a quote not closed?"
+            plan.bad.append(BadRow(line, "row", reason))
+            continue
         if len(cells) != len(header):
             plan.bad.append(BadRow(line, "row", f"expected {len(header)} fields, found {len(cells)}"))
             continue
@@ -127,7 +178,6 @@ def read_plan(stream: TextIO, *, source: str = "FILE") -> Plan:
             plan.duplicates.append(Duplicate(line, courier.phone, f"same phone as line {seen}"))
             continue
         plan.good.append(GoodRow(line, courier))
-    return plan
 
 
 def batches(rows: Sequence[GoodRow], size: int) -> list[Sequence[GoodRow]]:
@@ -158,20 +208,21 @@ async def _serve_waiting(uow: BulkUnitOfWork, waiting: WaitingQueue, created: Se
     return served
 
 
-async def _import_batch(
-    uow: BulkUnitOfWork, batch: Sequence[GoodRow], waiting: WaitingQueue, outcome: Outcome
-) -> None:
+async def _import_batch(uow: BulkUnitOfWork, batch: Sequence[GoodRow], waiting: WaitingQueue) -> Outcome:
+    """Create one batch in ``uow``'s transaction; what it did, counted once the caller commits."""
+    done = Outcome(last_line=batch[-1].line)
     created = await uow.bulk.add_many([row.courier for row in batch])
     for courier in created:
         await journal.courier_created(uow, courier)
     taken = {courier.phone for courier in created}
-    outcome.created += len(created)
-    outcome.duplicates += [
+    done.created = len(created)
+    done.duplicates = [
         Duplicate(row.line, row.courier.phone, "phone already registered")
         for row in batch
         if row.courier.phone not in taken
     ]
-    outcome.served_waiting += await _serve_waiting(uow, waiting, created)
+    done.served_waiting = await _serve_waiting(uow, waiting, created)
+    return done
 
 
 async def execute(
@@ -181,30 +232,39 @@ async def execute(
     waiting: WaitingQueue,
     batch_size: int,
     atomic: bool,
-    progress: Callable[[int], None] = lambda rows: None,
+    progress: Callable[[Outcome], None] = lambda outcome: None,
+    outcome: Outcome | None = None,
 ) -> Outcome:
-    """Create the plan's good rows: one transaction per batch, or one for all when ``atomic``."""
-    outcome = Outcome()
+    """Create the plan's good rows: one transaction per batch, or one for all when ``atomic``.
+
+    ``outcome`` (a new one by default) holds only what is committed, batch by batch: when the import
+    is interrupted, it says how far it got. ``progress(outcome)`` is called after every batch.
+    """
+    outcome = Outcome() if outcome is None else outcome
     if atomic:
+        pending: list[Outcome] = []
         async with uow() as work:
             for batch in batches(plan.good, batch_size):
-                await _import_batch(work, batch, waiting, outcome)
-                progress(len(batch))
+                pending.append(await _import_batch(work, batch, waiting))
+                progress(outcome)
             await work.commit()
+        for done in pending:
+            outcome.add(done)
         return outcome
     for batch in batches(plan.good, batch_size):
-        await _commit_batch(uow, batch, waiting, outcome)
-        progress(len(batch))
+        outcome.add(await _commit_batch(uow, batch, waiting, outcome))
+        progress(outcome)
     return outcome
 
 
 async def _commit_batch(
     uow: BulkWork, batch: Sequence[GoodRow], waiting: WaitingQueue, outcome: Outcome
-) -> None:
+) -> Outcome:
     try:
         async with uow() as work:
-            await _import_batch(work, batch, waiting, outcome)
+            done = await _import_batch(work, batch, waiting)
             await work.commit()
+            return done
     except DependencyUnavailable as exc:
         # The batches before this one are committed: say how far the import got.
         where = f"rows from line {batch[0].line} on not imported, {outcome.created} couriers created before"

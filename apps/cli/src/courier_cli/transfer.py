@@ -6,26 +6,32 @@ import csv
 import enum
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from courier_cli import importing
 from courier_cli.couriers import COURIER_COLUMNS, StatusFilter, TransportFilter
 from courier_cli.errors import EXIT_DOMAIN, UsageProblem
+from courier_cli.lazy import run
 from courier_cli.output import JSON_OPTION, note, print_json, print_record, stderr
-from courier_cli.runtime import Cli, run
 from courier_core.model import Courier
 from courier_core.usecases import ListCouriers
 from courier_core.views import courier_view
 
+if TYPE_CHECKING:
+    from courier_cli.runtime import Cli
+
 EXPORT_PAGE = 1000
 # Below this many rows an import is over before a progress bar would be read.
 PROGRESS_FROM_ROWS = 5000
+PROGRESS_EVERY = 2.0  # seconds between progress lines when stderr is not a terminal
+SHOWN_DUPLICATES = 5  # duplicates listed on stderr; --duplicates FILE writes them all
+EXIT_INTERRUPTED = 130
 
 
 class Format(enum.StrEnum):
@@ -59,19 +65,31 @@ def import_couriers(
             "--dry-run", help="Only check the file (not the database): report bad rows, write nothing."
         ),
     ] = False,
+    duplicates_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--duplicates",
+            dir_okay=False,
+            help="Write every skipped duplicate to this CSV file (line,phone,reason).",
+        ),
+    ] = None,
     as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """Create couriers from a CSV file; every row is checked before anything is written.
 
     Bad rows are reported with their line number and reason; rows whose phone is already registered
-    (or seen earlier in the file) are skipped as duplicates. Exit code 1 when some row was invalid.
+    (or seen earlier in the file) are skipped as duplicates, counted (--duplicates FILE lists them).
+    Progress is shown from the first batch. Ctrl-C stops after the batches committed so far and says
+    how to resume: the same command again skips what was imported. Exit code 1 when some row was
+    invalid, 130 when interrupted.
 
-    Example: courier couriers import couriers.csv --batch-size 5000
+    Example: courier couriers import couriers.csv --batch-size 5000 --duplicates skipped.csv
     """
-    plan = _read(file)
+    plan = _read(file, shown=not as_json)
     if dry_run or (atomic and plan.bad):
-        _report(plan, importing.Outcome(), as_json=as_json, imported=False)
+        _report(plan, importing.Outcome(), as_json=as_json, imported=False, duplicates_file=duplicates_file)
         raise typer.Exit(EXIT_DOMAIN if plan.bad else 0)
+    outcome = importing.Outcome()  # filled batch by batch as they commit
 
     async def work(cli: Cli) -> importing.Outcome:
         with _progress(len(plan.good), shown=not as_json) as advance:
@@ -82,36 +100,101 @@ def import_couriers(
                 batch_size=batch_size,
                 atomic=atomic,
                 progress=advance,
+                outcome=outcome,
             )
 
-    outcome = run(ctx, work)
-    _report(plan, outcome, as_json=as_json, imported=True)
+    try:
+        run(ctx, work)
+    except KeyboardInterrupt:
+        _interrupted(file, plan, outcome, atomic=atomic)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    _report(plan, outcome, as_json=as_json, imported=True, duplicates_file=duplicates_file)
     if plan.bad:
         raise typer.Exit(EXIT_DOMAIN)
 
 
-def _read(file: Path) -> importing.Plan:
+def _interrupted(file: Path, plan: importing.Plan, outcome: importing.Outcome, *, atomic: bool) -> None:
+    """What Ctrl-C left: the committed batches stay, the one in progress was rolled back."""
+    if atomic or outcome.batches == 0:
+        note(f"interrupted: nothing was imported from {file} (no batch was committed)")
+        return
+    left = len(plan.good) - outcome.created - len(outcome.duplicates)
+    note(
+        f"interrupted: {outcome.created} couriers created in {outcome.batches} committed batches "
+        f"(rows up to line {outcome.last_line}); the batch in progress was rolled back, "
+        f"{left} valid rows are not imported"
+    )
+    note(
+        f"to resume, run the same command again: rows already imported are skipped as duplicates "
+        f"(phone already registered): courier couriers import {file}"
+    )
+
+
+def _read(file: Path, *, shown: bool) -> importing.Plan:
+    started = time.monotonic()
+
+    def checked(rows: int) -> None:
+        if shown and time.monotonic() - started >= PROGRESS_EVERY / 2:
+            note(f"checking {file}: {rows} rows read")
+
     try:
         with file.open(newline="", encoding="utf-8-sig") as stream:
-            return importing.read_plan(stream, source=str(file))
-    except (UnicodeDecodeError, csv.Error) as exc:
+            return importing.read_plan(stream, source=str(file), progress=checked)
+    except UnicodeDecodeError as exc:
         raise UsageProblem(f"{file}: not a UTF-8 CSV file ({exc})") from exc
+    except csv.Error as exc:
+        raise UsageProblem(f"{file}: line 1: not valid CSV ({exc})") from exc
 
 
 @contextmanager
-def _progress(total: int, *, shown: bool) -> Iterator[Any]:
+def _progress(total: int, *, shown: bool) -> Iterator[Callable[[importing.Outcome], None]]:
+    """``advance(outcome)`` after each batch: a bar on a terminal, else a line after the first
+    batch and every few seconds."""
     console = stderr()
-    if not shown or total < PROGRESS_FROM_ROWS or not console.is_terminal:
-        yield lambda rows: None
+    if not shown or not total:
+        yield lambda outcome: None
         return
-    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("import", total=total)
-        yield lambda rows: bar.advance(task, rows)
+    if console.is_terminal and total >= PROGRESS_FROM_ROWS:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("import", total=total)
+            yield lambda outcome: bar.update(task, completed=outcome.created + len(outcome.duplicates))
+        return
+    last: float | None = None
+
+    def line(outcome: importing.Outcome) -> None:
+        nonlocal last
+        done = outcome.created + len(outcome.duplicates)
+        if last is None or time.monotonic() - last >= PROGRESS_EVERY or done >= total:
+            if last is None and done >= total:
+                return  # one batch did it all: the summary says the rest
+            last = time.monotonic()
+            created, through = outcome.created, outcome.last_line
+            note(f"imported {done} of {total} rows ({created} created), up to line {through}")
+
+    yield line
 
 
-def _report(plan: importing.Plan, outcome: importing.Outcome, *, as_json: bool, imported: bool) -> None:
+def _write_duplicates(path: Path, duplicates: list[importing.Duplicate]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(("line", "phone", "reason"))
+        writer.writerows((d.line, d.phone, d.reason) for d in duplicates)
+
+
+def _report(
+    plan: importing.Plan,
+    outcome: importing.Outcome,
+    *,
+    as_json: bool,
+    imported: bool,
+    duplicates_file: Path | None = None,
+) -> None:
     duplicates = sorted(plan.duplicates + outcome.duplicates, key=lambda d: d.line)
+    if duplicates_file is not None:
+        _write_duplicates(duplicates_file, duplicates)
     summary = {
         "rows": plan.rows,
         "created": outcome.created,
@@ -129,10 +212,18 @@ def _report(plan: importing.Plan, outcome: importing.Outcome, *, as_json: bool, 
             }
         )
         return
+    if plan.ignored_columns:
+        note(f"ignored column(s) {', '.join(plan.ignored_columns)}: courier sets them itself")
     for bad in plan.bad:
         note(f"line {bad.line}: {bad.field}: {bad.reason}")
-    for duplicate in duplicates:
+    for duplicate in duplicates[:SHOWN_DUPLICATES]:
         note(f"line {duplicate.line}: skipped duplicate {duplicate.phone} ({duplicate.reason})")
+    if len(duplicates) > SHOWN_DUPLICATES:
+        more = len(duplicates) - SHOWN_DUPLICATES
+        where = f"all are in {duplicates_file}" if duplicates_file else "--duplicates FILE lists them all"
+        note(f"... and {more} more skipped duplicates ({where})")
+    elif duplicates and duplicates_file is not None:
+        note(f"skipped duplicates written to {duplicates_file}")
     if not imported:
         note("nothing imported (--dry-run, or --atomic with invalid rows)")
     print_record(summary)
