@@ -130,7 +130,7 @@ def _where(component: Component, plan: Plan) -> str:
     probe = component.probe(plan)
     if component.name == "courier-api":
         base = f"http://{HOST}:{probe.port}"
-        return f"{base}  (console: {base}/console, docs: /openapi.json)"
+        return f"{base}  (console: {base}/console, docs: {base}/docs)"
     if component.name == "order-service":
         return f"grpc {HOST}:{probe.port}, control http://{HOST}:{plan.ports.control}"
     if component.name == "courier-consumer":

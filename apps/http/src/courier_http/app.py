@@ -41,7 +41,7 @@ from courier_adapters.profiling import serve_profiles
 from courier_adapters.redis import RedisTokenBucket
 from courier_adapters.settings import Settings, load_settings
 from courier_core.usecases import CourierService, DeliveryService
-from courier_http import accesslog, api, console, openapi, ops, stream
+from courier_http import accesslog, api, apidocs, console, openapi, ops, stream
 from courier_http.auth import TokenAuthMiddleware, parse_tokens
 from courier_http.errors import ApiError, render
 from courier_http.exchange import Deadlines
@@ -152,6 +152,7 @@ def _route_table(
         Mount(api.API_PREFIX, routes=[*business_routes, *versioned_routes]),
         *routes(operational, deadlines=Deadlines(None)),
         *console.routes(),  # static page: not an operation, so not in OpenAPI nor rate limited
+        *apidocs.routes(),  # /docs: the same, a page drawn from /openapi.json
         # The same route objects again at the root (the seed's paths); not a Mount(""), which would
         # match every path and turn a wrong method on an operational route into a 404.
         *business_routes,
