@@ -25,7 +25,7 @@ def assert_error(
     assert error["code"] == code, error
     if message is not None:
         assert error["message"] == message
-    assert set(error) <= {"code", "message", "field"}
+    assert set(error) <= {"code", "message", "field", "detail"}
     return error
 
 

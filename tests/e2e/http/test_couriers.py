@@ -28,7 +28,11 @@ async def test_creates_a_courier_with_location_and_reads_it_back(http: httpx.Asy
     got = await http.get(f"{p}/courier/{courier_id}")
     assert got.status_code == 200
     courier = got.json()
-    assert set(courier) == {"id", "name", "phone", "status", "transport_type", "created_at", "updated_at"}
+    seed_key = {"transport-type"} if p == "" else set()  # the seed's key, at the unversioned paths only
+    assert (
+        set(courier)
+        == {"id", "name", "phone", "status", "transport_type", "created_at", "updated_at"} | seed_key
+    )
     assert (courier["name"], courier["phone"], courier["transport_type"]) == ("Anna-Maria", phone, "scooter")
     assert courier["created_at"].endswith("Z")
     assert got.headers["etag"]
@@ -79,6 +83,9 @@ async def test_create_refuses_a_missing_required_field(
 
 async def test_create_refuses_unknown_fields_naming_them(http: httpx.AsyncClient, p: str) -> None:
     body = {"name": "Ivan", "phone": new_phone(), "status": "available", "age": 30}
+    if p == "":  # the seed's clients: unknown keys ignored (test_seed_clients)
+        assert (await http.post(f"{p}/courier", json=body)).status_code == 201
+        return
     error = assert_error(await http.post(f"{p}/courier", json=body), 400, "invalid_request")
     assert error["field"] == "age"
     assert "age" in error["message"]
@@ -219,6 +226,9 @@ async def test_lists_couriers_by_id_with_filters_and_a_next_link(http: httpx.Asy
 async def test_a_bad_list_query_is_invalid_request(
     http: httpx.AsyncClient, p: str, query: dict[str, str]
 ) -> None:
+    if p == "" and "colour" in query:  # the seed's clients: unknown parameters ignored
+        assert (await http.get(f"{p}/couriers", params=query)).status_code == 200
+        return
     assert_error(await http.get(f"{p}/couriers", params=query), 400, "invalid_request")
 
 

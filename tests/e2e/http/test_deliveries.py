@@ -113,9 +113,9 @@ async def test_a_finished_order_is_never_assigned(http: httpx.AsyncClient, p: st
 async def test_a_bad_order_id_is_invalid_order_id(
     http: httpx.AsyncClient, p: str, route: str, bad: dict[str, object]
 ) -> None:
-    error = assert_error(
-        await http.post(f"{p}/delivery/{route}", json=bad), 400, "invalid_order_id", "invalid order id"
-    )
+    missing = bad == {} or (p == "" and bad == {"order_id": ""})  # "" is "not given" for the seed's clients
+    message = "missing order id" if missing else "invalid order id"
+    error = assert_error(await http.post(f"{p}/delivery/{route}", json=bad), 400, "invalid_order_id", message)
     assert error["field"] == "order_id"
 
 
@@ -123,8 +123,9 @@ async def test_a_bad_order_id_is_invalid_order_id(
 async def test_delivery_bodies_refuse_unknown_fields_and_bad_json(
     http: httpx.AsyncClient, p: str, route: str
 ) -> None:
-    unknown = await http.post(f"{p}/delivery/{route}", json={"order_id": order_id(), "priority": 1})
-    assert assert_error(unknown, 400, "invalid_request")["field"] == "priority"
+    if p:  # the seed's clients: unknown keys ignored (test_seed_clients)
+        unknown = await http.post(f"{p}/delivery/{route}", json={"order_id": order_id(), "priority": 1})
+        assert assert_error(unknown, 400, "invalid_request")["field"] == "priority"
     assert_error(await http.post(f"{p}/delivery/{route}", content=b"{oops"), 400, "invalid_json")
 
 
@@ -209,6 +210,9 @@ async def test_lists_deliveries_newest_first_with_filters_and_a_cursor(
 async def test_a_bad_deliveries_query_is_invalid_request(
     http: httpx.AsyncClient, p: str, query: dict[str, str]
 ) -> None:
+    if p == "" and "sort" in query:  # the seed's clients: unknown parameters ignored
+        assert (await http.get(f"{p}/deliveries", params=query)).status_code == 200
+        return
     assert_error(await http.get(f"{p}/deliveries", params=query), 400, "invalid_request")
 
 

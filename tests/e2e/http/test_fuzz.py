@@ -57,7 +57,7 @@ def test_random_json_bodies_never_give_a_5xx(
     answer = httpx.request(method, server.url + prefix + path, json=body, timeout=30)
     assert answer.status_code < 500, (body, answer.text)
     if answer.status_code >= 400:
-        assert set(answer.json()["error"]) <= {"code", "message", "field"}
+        assert set(answer.json()["error"]) <= {"code", "message", "field", "detail"}
 
 
 @SETTINGS

@@ -213,7 +213,7 @@ def test_nul_bytes_and_invalid_utf8_in_bodies_are_400(
 ) -> None:
     answer = httpx.request(method, server.url + path, content=body, timeout=30)
     assert answer.status_code == 400, answer.text
-    assert set(answer.json()["error"]) <= {"code", "message", "field"}
+    assert set(answer.json()["error"]) <= {"code", "message", "field", "detail"}
 
 
 @pytest.mark.parametrize(
@@ -232,7 +232,7 @@ def test_nul_bytes_and_invalid_utf8_in_paths_and_queries_are_4xx(server: ApiProc
     for method in ("GET", "DELETE") if target.startswith(("/api/v1/courier/", "/courier/")) else ("GET",):
         answer = httpx.request(method, server.url + target, timeout=30)
         assert 400 <= answer.status_code < 500, (method, target, answer.text)
-        assert set(answer.json()["error"]) <= {"code", "message", "field"}
+        assert set(answer.json()["error"]) <= {"code", "message", "field", "detail"}
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from courier_adapters.postgres.idempotency import StoredKey
 from courier_core.actor import current_actor
 from courier_core.errors import DependencyUnavailable
 from courier_http.exchange import actor_of
-from courier_http.idempotency import IdempotencyMiddleware, key_scope, request_hash
+from courier_http.idempotency import IdempotencyMiddleware, key_scope, request_hash, request_hash_v1
 from courier_http.worker import ExpiryWorker
 
 Message = dict[str, Any]
@@ -211,8 +211,49 @@ def test_keys_are_scoped_by_the_tokens_name_and_requests_hashed_without_the_pref
     assert len(key_scope({"courier.actor": "a" * 500})) == 64
     v1, seed = request(b"k"), request(b"k", path="/courier")
     assert request_hash(v1, b"{}") == request_hash(seed, b"{}")
-    assert request_hash(v1, b"{}") != request_hash(v1, b"{ }")
     assert request_hash(v1, b"{}") != request_hash(request(b"k", path="/delivery/assign"), b"{}")
+
+
+class _Route:
+    def __init__(self, template: str) -> None:
+        self.template = template
+
+
+def test_the_fingerprint_is_the_requests_meaning_not_its_bytes() -> None:
+    routed = request(b"k") | {"endpoint": _Route("/courier")}
+    same = request_hash(routed, b'{"name":"Ivan","phone":"+79990001122"}')
+    assert request_hash(routed, b'{ "phone" : "+79990001122",\n  "name": "Ivan" }') == same
+    assert request_hash(request(b"k", path="/courier"), b'{"name":"Ivan","phone":"+79990001122"}') == same
+    assert request_hash(routed, b'{"name":"Ivan","phone":"+79990001123"}') != same
+    assert request_hash(routed, b"not json") != request_hash(routed, b"not  json")
+    handover = request(b"k", path="/api/v1/courier/1/handover") | {
+        "endpoint": _Route("/courier/{id}/handover")
+    }
+    other = handover | {"path": "/api/v1/courier/2/handover"}
+    assert request_hash(handover | {"path_params": {"id": "1"}}, b"{}") != request_hash(
+        other | {"path_params": {"id": "2"}}, b"{}"
+    )
+
+
+async def test_the_same_json_with_other_whitespace_replays() -> None:
+    keys, inner = MemoryKeys(), Counting()
+    app = IdempotencyMiddleware(inner, store=lambda: keys)
+    first = await call(app, request(b"key-ws"), b'{"a":1,"b":[1,2]}')
+    again = await call(app, request(b"key-ws"), b'{\n  "b": [1, 2],\n  "a": 1\n}')
+    assert inner.runs == 1 and status_of(first) == status_of(again) == 201
+    assert headers_of(again)[b"idempotent-replayed"] == b"true"
+
+
+async def test_rows_of_the_old_fingerprint_are_compared_the_old_way() -> None:
+    keys, inner = MemoryKeys(), Counting()
+    app = IdempotencyMiddleware(inner, store=lambda: keys)
+    scope = request(b"old")
+    old = request_hash_v1(scope, b'{"a":1}')
+    keys.rows["", "old"] = StoredKey(old, 201, [["content-type", "application/json"]], b'{"run":0}')
+    again = await call(app, request(b"old"), b'{"a":1}')
+    assert inner.runs == 0 and again[1]["body"] == b'{"run":0}'
+    reworded = await call(app, request(b"old"), b'{"a": 1}')  # version 1 compared bytes
+    assert status_of(reworded) == 422 and inner.runs == 0
 
 
 def test_the_actor_is_api_or_the_tokens_name() -> None:

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import msgspec
 
 from courier_core import views
-from courier_core.errors import InvalidInput
+from courier_core.errors import InvalidInput, PreconditionFailed
 from courier_core.model import MAX_ID, DeliveryCursor, DryRun, Queued
 from courier_core.usecases import (
     AssignOrder,
@@ -29,7 +29,7 @@ from courier_core.usecases import (
     UpdateCourier,
 )
 from courier_http import bodies, schemas
-from courier_http.errors import ApiError
+from courier_http.errors import ApiError, invalid_field
 from courier_http.exchange import Call, Reply
 from courier_http.routing import Operation, QueryParam
 
@@ -61,10 +61,14 @@ def bad_query(name: str, detail: str) -> ApiError:
     return ApiError.of("invalid_request", message=f"bad query parameter {name!r}: {detail}", field=name)
 
 
-def query_args(call: Call, allowed: frozenset[str]) -> dict[str, str]:
+def query_args(call: Call, allowed: frozenset[str], *, seed: bool = False) -> dict[str, str]:
+    """The query's parameters; ``seed`` (the unversioned paths): unknown ones are ignored, as the
+    seed did (``GET /couriers?page=1``)."""
     args: dict[str, str] = {}
     for name, value in call.query():
         if name not in allowed:
+            if seed:
+                continue
             raise bad_query(name, "unknown parameter")
         if name in args:
             raise bad_query(name, "given more than once")
@@ -135,19 +139,38 @@ def listing(call: Call, items: list[dict[str, Any]], headers: list[tuple[bytes, 
     return Reply(200, body, headers, content_type=b"application/json")
 
 
-class BusinessApi:
-    """Handlers of the business routes."""
+# Fixed paths under /delivery/: never an order id (GET /delivery/assign is a wrong method, 405).
+RESERVED_ORDER_IDS = frozenset({"assign", "unassign", "complete"})
+POST_ONLY = (b"allow", b"POST")
+SEED_TRANSPORT_KEY = "transport-type"  # the seed's key of a courier's transport type
 
-    def __init__(self, services: Services) -> None:
+
+def seed_courier(view: dict[str, Any]) -> dict[str, Any]:
+    """A courier object for a seed client: ``transport-type`` (the seed's key) beside ``transport_type``."""
+    view[SEED_TRANSPORT_KEY] = view["transport_type"]
+    return view
+
+
+class BusinessApi:
+    """Handlers of the business routes; ``seed``: those of the unversioned paths (the seed's clients:
+    lenient bodies and queries, ``transport-type`` in courier objects; ``api.md``, "Seed clients")."""
+
+    def __init__(self, services: Services, *, seed: bool = False) -> None:
         self.s = services
-        self._create = bodies.BodyDecoder(bodies.CreateCourierBody)
-        self._update = bodies.BodyDecoder(bodies.UpdateCourierBody)
-        self._order = bodies.BodyDecoder(bodies.OrderBody)
-        self._assign = bodies.BodyDecoder(bodies.AssignBody)
+        self.seed = seed
+        self._create = bodies.BodyDecoder(
+            bodies.CreateCourierBody, seed=bodies.SEED_COURIER if seed else None
+        )
+        self._update = bodies.BodyDecoder(bodies.UpdateCourierBody, seed=bodies.SEED_UPDATE if seed else None)
+        self._order = bodies.BodyDecoder(bodies.OrderBody, seed=bodies.SEED_ORDER if seed else None)
+        self._assign = bodies.BodyDecoder(bodies.AssignBody, seed=bodies.SEED_ORDER if seed else None)
         self._handover = bodies.BodyDecoder(bodies.HandoverBody)
 
+    def _query(self, call: Call, allowed: frozenset[str]) -> dict[str, str]:
+        return query_args(call, allowed, seed=self.seed)
+
     async def list_couriers(self, call: Call) -> Reply:
-        args = query_args(call, frozenset({"status", "transport_type", "limit", "after", "after_id"}))
+        args = self._query(call, frozenset({"status", "transport_type", "limit", "after", "after_id"}))
         limit = query_int(args, "limit", 100, minimum=1, maximum=1000)
         after = query_int(args, "after", 0, minimum=0, maximum=MAX_ID)
         after = query_int(args, "after_id", after, minimum=0, maximum=MAX_ID)  # the alias wins
@@ -159,11 +182,13 @@ class BusinessApi:
         except InvalidInput as exc:
             raise bad_query(exc.field, exc.message) from None
         headers = [] if page.next is None else [next_link("/couriers", args, after_id=str(page.next))]
-        return listing(call, [views.courier_view(c) for c in page.items], headers)
+        items = [views.courier_view(c) for c in page.items]
+        return listing(call, [seed_courier(c) for c in items] if self.seed else items, headers)
 
     async def get_courier(self, call: Call) -> Reply:
         courier = await self.s.couriers.get(path_id(call.path_params["id"]))
-        return Reply(200, views.courier_view(courier), [etag(courier.version)])
+        view = views.courier_view(courier)
+        return Reply(200, seed_courier(view) if self.seed else view, [etag(courier.version)])
 
     async def create_courier(self, call: Call) -> Reply:
         body = self._create.decode(call.body)
@@ -174,8 +199,14 @@ class BusinessApi:
         return Reply(201, {"id": courier.id, "message": CREATED}, [location])
 
     async def update_courier(self, call: Call) -> Reply:
-        body = self._update.decode(call.body)
+        body, emptied = self._update.decode_seed(call.body)
         expected = if_match(call.header(b"if-match"))
+        if emptied and body.name is body.phone is body.status is body.transport_type is None:
+            # The seed's PUT sends every field, "" for unchanged: nothing left to change is a 200.
+            current = await self.s.couriers.get(body.id)
+            if expected is not None and expected != current.version:
+                raise PreconditionFailed()
+            return Reply(200, {"message": UPDATED}, [etag(current.version)])
         courier = await self.s.couriers.update(
             UpdateCourier(body.id, body.name, body.phone, body.status, body.transport_type, expected)
         )
@@ -187,6 +218,8 @@ class BusinessApi:
 
     async def assign(self, call: Call) -> Reply:
         body = self._assign.decode(call.body)
+        if body.order_id in RESERVED_ORDER_IDS:  # GET /delivery/<it> could never read it
+            raise invalid_field("order_id")
         result = await self.s.deliveries.assign(
             AssignOrder(
                 order_id=body.order_id,
@@ -211,6 +244,10 @@ class BusinessApi:
         return Reply(200, views.outcome_view(outcome))
 
     async def get_delivery(self, call: Call) -> Reply:
+        if call.path_params["order_id"] in RESERVED_ORDER_IDS:  # GET /delivery/assign: POST only
+            error = ApiError.of("method_not_allowed", 405)
+            error.headers = (POST_ONLY,)
+            raise error
         delivery = await self.s.deliveries.get(call.path_params["order_id"])
         return Reply(200, views.delivery_view(delivery))
 
@@ -226,17 +263,17 @@ class BusinessApi:
 
     async def courier_history(self, call: Call) -> Reply:
         courier_id = path_id(call.path_params["id"])
-        limit = query_int(query_args(call, frozenset({"limit"})), "limit", 100, minimum=1, maximum=1000)
+        limit = query_int(self._query(call, frozenset({"limit"})), "limit", 100, minimum=1, maximum=1000)
         entries = await self.s.couriers.history(courier_id, limit=limit)
         return listing(call, [views.history_view(e) for e in entries], [])
 
     async def delivery_history(self, call: Call) -> Reply:
-        limit = query_int(query_args(call, frozenset({"limit"})), "limit", 100, minimum=1, maximum=1000)
+        limit = query_int(self._query(call, frozenset({"limit"})), "limit", 100, minimum=1, maximum=1000)
         entries = await self.s.deliveries.history(call.path_params["order_id"], limit=limit)
         return listing(call, [views.history_view(e) for e in entries], [])
 
     async def waiting_orders(self, call: Call) -> Reply:
-        args = query_args(call, frozenset({"limit"}))
+        args = self._query(call, frozenset({"limit"}))
         waiting = await self.s.deliveries.waiting(
             limit=query_int(args, "limit", 100, minimum=1, maximum=1000)
         )
@@ -244,7 +281,7 @@ class BusinessApi:
         return Reply(200, [views.waiting_view(w, now=now) for w in waiting])
 
     async def list_deliveries(self, call: Call) -> Reply:
-        args = query_args(call, frozenset({"status", "courier_id", "at_risk", "limit", "after"}))
+        args = self._query(call, frozenset({"status", "courier_id", "at_risk", "limit", "after"}))
         limit = query_int(args, "limit", 100, minimum=1, maximum=1000)
         courier_id: Any = None
         if "courier_id" in args:

@@ -138,6 +138,7 @@ def _route_table(
 ) -> list[BaseRoute]:
     business_api = api.BusinessApi(runtime)
     business, versioned = api.operations(business_api), api.v1_operations(business_api)
+    seed = api.operations(api.BusinessApi(runtime, seed=True))  # the root's: the seed's clients
     versioned = [*versioned, *runtime.live.operations()]  # GET /api/v1/stream
     operational = _operational(settings, runtime, telemetry, business, versioned)
     chain = [
@@ -146,6 +147,7 @@ def _route_table(
         Middleware(IdempotencyMiddleware, store=runtime.key_store),  # innermost: knows the token's name
     ]
     business_routes = routes(business, deadlines=deadlines, middleware=chain)
+    seed_routes = routes(seed, deadlines=deadlines, middleware=chain, trailing_slash=True)
     versioned_routes = routes(versioned, deadlines=deadlines, middleware=chain)
     return [
         # First: most traffic, one match to reach it. Paths beyond the seed live under /api/v1 only.
@@ -153,9 +155,10 @@ def _route_table(
         *routes(operational, deadlines=Deadlines(None)),
         *console.routes(),  # static page: not an operation, so not in OpenAPI nor rate limited
         *apidocs.routes(),  # /docs: the same, a page drawn from /openapi.json
-        # The same route objects again at the root (the seed's paths); not a Mount(""), which would
-        # match every path and turn a wrong method on an operational route into a 404.
-        *business_routes,
+        # The same operations again at the root (the seed's paths), decoding as the seed did (api.md,
+        # "Seed clients"); not a Mount(""), which would match every path and turn a wrong method on an
+        # operational route into a 404.
+        *seed_routes,
     ]
 
 

@@ -61,8 +61,12 @@ def bearer(scope: Scope) -> str | None:
     return None
 
 
-def unauthorized() -> ApiError:
-    error = ApiError.of("unauthorized", 401)
+WRONG_TOKEN = "invalid token"  # noqa: S105  # code unauthorized too: "authentication required" is for no token at all
+
+
+def unauthorized(*, sent: bool = False) -> ApiError:
+    """401: no bearer token (``authentication required``), or one that is not known (``invalid token``)."""
+    error = ApiError.of("unauthorized", 401, message=WRONG_TOKEN if sent else None)
     error.headers = _CHALLENGE
     return error
 
@@ -79,7 +83,7 @@ class TokenAuthMiddleware:
         secret = bearer(scope)
         token = None if secret is None else self.tokens.get(_digest(secret))
         if token is None:
-            await send_error(send, unauthorized(), head=head)
+            await send_error(send, unauthorized(sent=secret is not None), head=head)
             return
         if token.scope != "write" and scope["method"] not in READ_METHODS:
             await send_error(send, ApiError.of("forbidden", 403), head=head)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import msgspec
 
 from courier_core.model import MAX_ID, MAX_NAME_LENGTH, MAX_ORDER_ID_LENGTH
-from courier_http.errors import ApiError, invalid_field
+from courier_http.errors import ApiError, invalid_field, missing_field
 
 T = TypeVar("T")
 
@@ -133,27 +133,106 @@ AssignRequest = Annotated[
 ]
 
 
+def _is_text(kind: Any) -> bool:
+    kind = getattr(kind, "type", kind)  # Metadata(type=...) around it
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(_is_text(k) for k in kind.types)
+    return isinstance(kind, msgspec.inspect.StrType)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 class BodyDecoder(Generic[T]):
-    """A reusable strict decoder of one body type that raises :class:`ApiError`."""
+    """A reusable strict decoder of one body type that raises :class:`ApiError`.
 
-    __slots__ = ("_decode", "_kind")
+    Strict (``/api/v1``): unknown fields refused, ``""`` in a text field invalid (that field's code).
+    With ``seed`` (the fields the seed's request struct had; the unversioned paths), a body decodes as
+    Go's ``encoding/json`` would: keys matched ASCII-case-insensitively (the last duplicate wins),
+    unknown keys ignored, ``""`` meaning "not given"; but a body carrying any field the seed never had
+    is decoded strictly, so a misspelt new field never changes what the request does. The lenient way
+    is taken only when the strict decoding fails or a text field is ``""``.
+    """
 
-    def __init__(self, kind: type[T]) -> None:
+    __slots__ = ("_decode", "_kind", "_required", "_seed", "_strict_only", "_texts")
+
+    def __init__(self, kind: type[T], *, seed: frozenset[str] | None = None) -> None:
         self._kind = kind
         self._decode = msgspec.json.Decoder(kind).decode
+        info = msgspec.inspect.type_info(kind)
+        assert isinstance(info, msgspec.inspect.StructType)
+        self._texts = tuple(f.name for f in info.fields if _is_text(f.type))
+        self._required = frozenset(f.name for f in info.fields if f.required)
+        self._seed = seed
+        self._strict_only = frozenset(f.name for f in info.fields) - (seed or frozenset())
 
     def decode(self, body: bytes) -> T:
         """The body as ``T``; any other input raises :class:`ApiError` (400), never anything else."""
+        return self.decode_seed(body)[0]
+
+    def decode_seed(self, body: bytes) -> tuple[T, bool]:
+        """The body and whether a ``""`` was dropped from it as "not given" (the seed's way only)."""
         try:
-            return self._decode(body)
+            value = self._decode(body)
         except msgspec.ValidationError as exc:
+            if self._seed is not None:
+                return self._seed_decode(body, exc)
             if _WHOLE_FLOAT.match(str(exc)):
-                return self._whole_floats(body)
+                return self._no_empty_text(self._whole_floats(body)), False
             # msgspec validates as it parses: a field it refuses may come before a syntax error.
             _well_formed(body)
             raise validation_error(str(exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for bad UTF-8
             raise ApiError.of("invalid_json") from None
+        for name in self._texts:
+            if getattr(value, name) == "":
+                if self._seed is not None:
+                    return self._not_given(value), True
+                return self._no_empty_text(value), False
+        return value, False
+
+    def _no_empty_text(self, value: T) -> T:
+        """Strict: ``""`` is a wrong value of its field (POST and PUT alike)."""
+        for name in self._texts:
+            if getattr(value, name) == "":
+                raise invalid_field(name)
+        return value
+
+    def _not_given(self, value: T) -> T:
+        """Seed: ``""`` is "not given" (a required field is then missing)."""
+        empty = {name: None for name in self._texts if getattr(value, name) == ""}
+        for name in empty:
+            if name in self._required:
+                raise missing_field(name)
+        return msgspec.structs.replace(value, **empty)  # type: ignore[type-var]
+
+    def _seed_decode(self, body: bytes, strict: msgspec.ValidationError) -> tuple[T, bool]:
+        """Decode as the seed did: see the class's docstring."""
+        assert self._seed is not None
+        try:
+            raw = msgspec.json.decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            raise ApiError.of("invalid_json") from None
+        if not isinstance(raw, dict):
+            raise validation_error(str(strict))
+        fields: dict[str, Any] = {}
+        for key, value in raw.items():
+            name = key.translate(_ASCII_LOWER)
+            if name in self._strict_only:  # a field of ours, not the seed's: no leniency at all
+                if _WHOLE_FLOAT.match(str(strict)):
+                    return self._no_empty_text(self._whole_floats(body)), False
+                raise validation_error(str(strict))
+            if name in self._seed:
+                fields[name] = value  # the last duplicate wins, as in Go
+        emptied = False
+        for name in self._texts:
+            if fields.get(name) == "":
+                del fields[name]
+                emptied = True
+        try:
+            return msgspec.convert({n: _as_integer(v) for n, v in fields.items()}, self._kind), emptied
+        except msgspec.ValidationError as exc:
+            raise validation_error(str(exc)) from None
 
     def _whole_floats(self, body: bytes) -> T:
         """Decode again reading ``2.0`` as ``2`` (JSON Schema's integers), in fields and their lists."""
@@ -192,11 +271,17 @@ def validation_error(text: str) -> ApiError:
         return ApiError.of("invalid_request", message=f"unknown field {name!r}", field=name)
     missing = _MISSING.search(text)
     if missing:
-        return invalid_field(missing.group(1), f"missing field {missing.group(1)!r}")
+        return missing_field(missing.group(1))
     at_field = _AT_FIELD.search(text)
-    if at_field:
-        return invalid_field(at_field.group(1), f"invalid {at_field.group(1)}: {text}")
+    if at_field:  # the field's code and rule; never msgspec's own words ("Expected `int`, got ...")
+        return invalid_field(at_field.group(1))
     return ApiError.of("invalid_request", message="the body must be a JSON object")
+
+
+# The fields of the seed's request structs (the unversioned paths decode these leniently).
+SEED_COURIER = frozenset({"name", "phone", "status", "transport_type"})
+SEED_UPDATE = SEED_COURIER | {"id"}
+SEED_ORDER = frozenset({"order_id"})
 
 
 def schemas() -> tuple[type[Any], ...]:

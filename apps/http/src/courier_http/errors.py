@@ -1,6 +1,7 @@
 """The one place where errors become HTTP answers: core's error tree → status, code, message.
 
-Every error answer has the body ``{"error": {"code", "message"[, "field"]}}`` (``shared/spec/api.md``).
+Every error answer has the body ``{"error": {"code", "message"[, "field"][, "detail"]}}``
+(``shared/spec/api.md``, ``docs/api.md``): ``detail`` carries the rule the field breaks, in words.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import msgspec
 
 from courier_core import errors as core
+from courier_core.model import MAX_ID, MAX_NAME_LENGTH, MAX_ORDER_ID_LENGTH
 
 # The seed's messages, kept verbatim (api.md, "Errors").
 MESSAGES: dict[str, str] = {
@@ -53,6 +55,33 @@ FIELD_CODES: dict[str, str] = {
     "order_id": "invalid_order_id",
 }
 
+# What each field's code is about, for the messages of a missing field ("missing courier's phone").
+FIELD_LABELS: dict[str, str] = {
+    "id": "courier's id",
+    "name": "courier's name",
+    "phone": "courier's phone",
+    "status": "courier's status",
+    "transport_type": "transport type",
+    "order_id": "order id",
+}
+
+# The rule of each field, in words: an error about the field carries it as ``detail``.
+_ID_RULE = f"an integer from 1 to {MAX_ID}"
+FIELD_RULES: dict[str, str] = {
+    "id": _ID_RULE,
+    "name": f"1-{MAX_NAME_LENGTH} letters of any script with single spaces, hyphens or apostrophes between "
+    "(surrounding spaces are trimmed)",
+    "phone": "'+' and 11 digits, e.g. +79990001122",
+    "status": "one of available, paused (busy is set by the service)",
+    "transport_type": "one of on_foot, scooter, car",
+    "order_id": f"1-{MAX_ORDER_ID_LENGTH} characters, not blank, no control characters",
+    "courier_id": _ID_RULE,
+    "to_courier_id": _ID_RULE,
+    "exclude_courier_ids": f"a list of integers from 1 to {MAX_ID}",
+    "wait": "true or false",
+    "dry_run": "true or false",
+}
+
 # Most specific class first: the first ``isinstance`` match wins.
 _CORE: tuple[tuple[type[core.CourierError], int, str], ...] = (
     (core.CourierNotFound, 404, "courier_not_found"),
@@ -79,18 +108,26 @@ class ApiError(Exception):
     message: str
     field: str | None = None
     headers: tuple[tuple[bytes, bytes], ...] = ()
+    detail: str | None = None
 
     @classmethod
     def of(
-        cls, code: str, status: int = 400, *, message: str | None = None, field: str | None = None
+        cls,
+        code: str,
+        status: int = 400,
+        *,
+        message: str | None = None,
+        field: str | None = None,
+        detail: str | None = None,
     ) -> ApiError:
-        return cls(status, code, message or MESSAGES[code], field)
+        return cls(status, code, message or MESSAGES[code], field, detail=detail)
 
 
 class _Envelope(msgspec.Struct, omit_defaults=True):
     code: str
     message: str
     field: str | None = None
+    detail: str | None = None
 
 
 class _ErrorBody(msgspec.Struct):
@@ -101,15 +138,24 @@ _encode = msgspec.json.Encoder().encode
 
 
 def render(error: ApiError) -> bytes:
-    return _encode(_ErrorBody(_Envelope(error.code, error.message, error.field)))
+    return _encode(_ErrorBody(_Envelope(error.code, error.message, error.field, error.detail)))
 
 
 def invalid_field(field: str, detail: str | None = None) -> ApiError:
-    """A mistake about ``field``: its own code when it has one, else ``invalid_request``."""
+    """A wrong value of ``field``: its own code (and the seed's message) when it has one, else
+    ``invalid_request`` naming it; ``detail`` is the field's rule (or ``detail`` when it has none)."""
+    rule = FIELD_RULES.get(field, detail)
     code = FIELD_CODES.get(field)
     if code is not None:
-        return ApiError.of(code, field=field)
-    return ApiError.of("invalid_request", message=detail or f"invalid {field}", field=field)
+        return ApiError.of(code, field=field, detail=rule)
+    return ApiError.of("invalid_request", message=detail or f"invalid {field}", field=field, detail=rule)
+
+
+def missing_field(field: str) -> ApiError:
+    """A required ``field`` not given: its code (unchanged) with a message that says it is missing."""
+    code = FIELD_CODES.get(field, "invalid_request")
+    label = FIELD_LABELS.get(field, field)
+    return ApiError.of(code, message=f"missing {label}", field=field, detail=FIELD_RULES.get(field))
 
 
 def from_core(exc: core.CourierError) -> ApiError:
@@ -117,7 +163,10 @@ def from_core(exc: core.CourierError) -> ApiError:
     if isinstance(exc, core.InvalidInput):
         if exc.field == "request":
             return ApiError.of("invalid_request", message=exc.message)
-        return invalid_field(exc.field, exc.message)
+        if exc.field in FIELD_CODES:
+            return invalid_field(exc.field)
+        # A rule across fields ("wait cannot be combined with dry_run"): core's words say it all.
+        return ApiError.of("invalid_request", message=exc.message, field=exc.field)
     for kind, status, code in _CORE:
         if isinstance(exc, kind):
             if status == 503:

@@ -1,7 +1,7 @@
 """``Idempotency-Key`` on every POST (``dispatch-plus.md``, "Safe retries"): pure ASGI, innermost.
 
 A POST that carries the header reserves its key (scoped by the token's name; one scope without
-tokens) before it runs: the same key with the same request (method, path, query, body) within
+tokens) before it runs: the same key with the same request (method, route, query, body by meaning) within
 ``COURIER_IDEMPOTENCY_TTL`` gets the stored answer again, with ``Idempotent-Replayed: true``, and
 changes nothing; with another request it gets 422 ``idempotency_key_reused``; while the first is still
 being answered, 409 ``idempotency_key_in_progress`` with ``Retry-After``. Answers below 500 are
@@ -17,7 +17,9 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Protocol
+from urllib.parse import parse_qsl
 
+import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from courier_adapters.postgres.idempotency import StoredKey
@@ -57,8 +59,33 @@ def key_scope(scope: Scope) -> str:
     return name if len(name) <= MAX_SCOPE else hashlib.sha256(name.encode()).hexdigest()
 
 
+FINGERPRINT_V2 = b"v2:"  # the prefix of today's fingerprints; a bare SHA-256 is a row of version 1
+
+
 def request_hash(scope: Scope, body: bytes) -> bytes:
-    """What makes two requests the same: method, path (either prefix: one route), query, body."""
+    """What makes two requests the same, by meaning: the method, the route's template (either prefix:
+    one route) with its path parameters, the query, and the body decoded and canonicalised (keys
+    sorted, no whitespace; a body that is not JSON counts as its bytes). Versioned: see
+    :func:`same_request`."""
+    template: str | None = getattr(scope.get("endpoint"), "template", None)
+    if template is None:  # not routed (a bare app in a test): the path without the prefix
+        template = scope["path"].removeprefix(_API_PREFIX.decode())
+    params = sorted((str(k), str(v)) for k, v in scope.get("path_params", {}).items())
+    query = sorted(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+    try:
+        canonical = msgspec.json.encode(msgspec.json.decode(body), order="sorted")
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        canonical = b"\0raw\0" + body
+    digest = hashlib.sha256(scope["method"].encode())
+    for part in (template.encode(), msgspec.json.encode(params), msgspec.json.encode(query), canonical):
+        digest.update(b"\0%d\0" % len(part))
+        digest.update(part)
+    return FINGERPRINT_V2 + digest.digest()
+
+
+def request_hash_v1(scope: Scope, body: bytes) -> bytes:
+    """Version 1 (rows stored before version 2, compared this way until they expire): method, raw
+    path without the prefix, raw query, raw body bytes."""
     path: bytes = scope.get("raw_path") or scope["path"].encode()
     if path.startswith(_API_PREFIX + b"/"):
         path = path[len(_API_PREFIX) :]
@@ -67,6 +94,13 @@ def request_hash(scope: Scope, body: bytes) -> bytes:
         digest.update(b"\0%d\0" % len(part))
         digest.update(part)
     return digest.digest()
+
+
+def same_request(stored: bytes, scope: Scope, body: bytes, digest: bytes) -> bool:
+    """Whether a stored fingerprint is this request's, compared the way its version was made."""
+    if stored.startswith(FINGERPRINT_V2):
+        return stored == digest
+    return stored == request_hash_v1(scope, body)
 
 
 def invalid_key() -> ApiError:
@@ -162,7 +196,7 @@ class IdempotencyMiddleware:
     async def _serve(self, scope: Scope, receive: Receive, send: Send, key: str, body: bytes) -> None:
         store, owner, digest = self.store(), key_scope(scope), request_hash(scope, body)
         try:
-            stored = await self._claim(store, owner, key, digest)
+            stored = await self._claim(store, owner, key, digest, scope, body)
         except CourierError as exc:  # the database is down: nothing reserved, nothing run
             await send_error(send, from_core(exc))
             return
@@ -198,7 +232,9 @@ class IdempotencyMiddleware:
         await answer.forward(send)
 
     @staticmethod
-    async def _claim(store: KeyStore, owner: str, key: str, digest: bytes) -> StoredKey | None:
+    async def _claim(
+        store: KeyStore, owner: str, key: str, digest: bytes, scope: Scope, body: bytes
+    ) -> StoredKey | None:
         """``None``: the key is ours, run the request; else the stored answer to replay."""
         for _ in range(ATTEMPTS):
             if await store.reserve(owner, key, digest):
@@ -206,7 +242,7 @@ class IdempotencyMiddleware:
             stored = await store.get(owner, key)
             if stored is None:
                 continue  # released between our two statements: try to reserve it again
-            if stored.request_hash != digest:
+            if not same_request(stored.request_hash, scope, body, digest):
                 raise ApiError.of("idempotency_key_reused", 422)
             if stored.status is None:
                 raise in_progress()

@@ -62,9 +62,15 @@ class MethodEndpoint:
 
 
 def routes(
-    operations: Sequence[Operation], *, deadlines: Deadlines, middleware: Sequence[Middleware] = ()
+    operations: Sequence[Operation],
+    *,
+    deadlines: Deadlines,
+    middleware: Sequence[Middleware] = (),
+    trailing_slash: bool = False,
 ) -> list[Route]:
-    """One route per path (so a wrong method gets 405 with every allowed method in ``Allow``)."""
+    """One route per path (so a wrong method gets 405 with every allowed method in ``Allow``);
+    ``trailing_slash``: each path is served with a trailing slash too (the seed's clients send
+    ``POST /courier/``, and a redirect loses the body with many clients), under the same template."""
     by_path: dict[str, dict[str, ASGIApp]] = {}
     for op in operations:
         by_path.setdefault(op.path, {})[op.method] = (
@@ -72,7 +78,9 @@ def routes(
             if op.raw
             else Endpoint(op.handler, template=op.path, deadlines=deadlines)
         )
-    return [
-        Route(path, MethodEndpoint(path, endpoints), methods=list(endpoints), middleware=list(middleware))
-        for path, endpoints in by_path.items()
-    ]
+    table: list[Route] = []
+    for path, endpoints in by_path.items():
+        endpoint = MethodEndpoint(path, endpoints)
+        for served in (path, f"{path}/") if trailing_slash else (path,):
+            table.append(Route(served, endpoint, methods=list(endpoints), middleware=list(middleware)))
+    return table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -113,6 +113,7 @@ class ErrorDetail(msgspec.Struct):
     code: str
     message: str
     field: str | None = None
+    detail: Annotated[str, msgspec.Meta(description="the rule the field must follow, in words")] | None = None
 
 
 class Error(msgspec.Struct):
