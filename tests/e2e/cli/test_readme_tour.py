@@ -163,6 +163,7 @@ class Stack:
         """The README's command, with the test stack's ports and this checkout's environment."""
         command = command.replace("localhost:8080", f"localhost:{self.api}")
         command = command.replace("localhost:50052", f"localhost:{self.control}")
+        command = command.replace("127.0.0.1:50052", f"127.0.0.1:{self.control}")
         command = command.replace("127.0.0.1:9092", f"127.0.0.1:{self.broker}")
         return command.replace("source .venv/bin/activate", f"source {VENV}/bin/activate")
 
@@ -243,6 +244,9 @@ def test_the_readme_parser_finds_the_tour() -> None:
 
 def test_the_readme_tour_runs_as_written_in_a_fresh_shell(stack: Stack, tmp_path: Path) -> None:
     steps, _ = tour(README.read_text())
+    # courier dev up says how to pause the simulator, as the README's "What make run starts" shows.
+    shown = next(line for line in README.read_text().splitlines() if line.startswith("pause the order"))
+    assert stack.rewrite(shown) in stack.log.read_text().splitlines(), stack.log.read_text()
     env = {"HOME": os.environ.get("HOME", str(tmp_path)), "PATH": _fresh_path(), "LANG": "C.UTF-8"}
     env["COURIER_DATA_DIR"] = str(stack.data_dir)  # the README's .courier: the test stack's
     if "XDG_RUNTIME_DIR" in os.environ:

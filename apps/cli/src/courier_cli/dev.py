@@ -215,6 +215,9 @@ def _run_stack(
         return
     print_table([postgres, *rows], ("component", "pid", "where"), title="courier dev up")
     print(f"logs: {supervisor.log_dir}/<component>.log")
+    if any(row["component"] == "order-service" for row in rows):
+        control = f"http://{HOST}:{plan.ports.control}"
+        print(f"pause the order simulator: curl -s -X POST {control}/pause  (POST /resume starts it again)")
     note("courier is running; Ctrl-C stops everything")
     sys.stdout.flush()
     supervisor.watch()
