@@ -345,7 +345,7 @@ def operations(api: BusinessApi) -> list[Operation]:
         op("POST", "/delivery/complete", api.complete, "Complete an order's delivery",
            body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413)),
         op("GET", "/delivery/{order_id}", api.get_delivery, "Get an order's delivery",
-           answer=schemas.Delivery, errors=(400, 404)),
+           answer=schemas.Delivery, errors=(400, 404, 405)),
         op("GET", "/deliveries", api.list_deliveries, "List deliveries, newest assignment first",
            answer=list[schemas.Delivery], errors=(400,),
            query=(_q("status", "filter", enum=["active", "completed", "expired"]),

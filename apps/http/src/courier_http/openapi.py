@@ -29,6 +29,7 @@ _REASONS = {
     304: "Not modified: If-None-Match has the current ETag",
     400: "Bad request (see the error code)",
     404: "Not found",
+    405: "A POST-only route read as GET (order ids assign, unassign, complete are reserved), with Allow",
     409: "Conflict with the current state",
     412: "Precondition failed",
     401: "No valid bearer token (only when COURIER_API_TOKENS is set)",
@@ -90,6 +91,7 @@ def document(
         item = _operation(op, schema_of, limited=limited)
         if limited and prefix != prefixes[0]:
             item["operationId"] += "_unversioned"  # operation ids are unique across the document
+            item["description"] = SEED_NOTE
         paths.setdefault(prefix + op.path, {})[op.method.lower()] = item
     return {
         "openapi": "3.1.0",
@@ -101,6 +103,14 @@ def document(
         "paths": paths,
         "components": {"schemas": components},
     }
+
+
+SEED_NOTE = (
+    "For clients of the original service (docs/api.md): keys match ASCII-case-insensitively, unknown "
+    'keys and query parameters are ignored, "" means not given, a trailing slash is served and courier '
+    "objects also carry transport-type; a body with a field the original never had (dry_run, "
+    "courier_id, exclude_courier_ids, wait) is decoded strictly, as under /api/v1."
+)
 
 
 def _key(kind: Any) -> str:
