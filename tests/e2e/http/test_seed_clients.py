@@ -67,6 +67,10 @@ async def test_seed_put_changes_only_what_is_not_empty_with_keys_in_any_case(htt
     assert answer.status_code == 200, answer.text
     courier = (await http.get(f"/api/v1/courier/{courier_id}")).json()
     assert (courier["name"], courier["status"], courier["transport_type"]) == ("Ivan", "paused", "car")
+    # a seed client sends back the courier object it read: transport-type is its key
+    answer = await http.put("/courier/", json={"id": courier_id, "transport-type": "scooter", "status": ""})
+    assert answer.status_code == 200, answer.text
+    assert (await http.get(f"/api/v1/courier/{courier_id}")).json()["transport_type"] == "scooter"
     # the last duplicate wins, as in Go
     raw = f'{{"id": {courier_id}, "name": "Olga", "NAME": "Anna"}}'
     answer = await http.put("/courier", content=raw, headers={"content-type": "application/json"})
