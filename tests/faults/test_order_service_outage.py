@@ -90,8 +90,8 @@ def test_events_flow_while_the_order_service_hangs_and_verification_resumes(
             producer.send_now(event(order_id, "created"))
         _eventually(lambda: all(_delivered(database_url, o) for o in blind))  # on the event alone
         metrics = consumer.metrics()
-        assert _metric(metrics, "order_verification_skipped_total") >= 1
-        assert _metric(metrics, "order_service_breaker_state", 'state="open"') == 1
+        assert _metric(metrics, "courier_order_verification_skipped_total") >= 1
+        assert _metric(metrics, "courier_order_service_breaker_state", 'state="open"') == 1
 
         httpx.post(f"{control}/fault", json={"mode": "none"}, timeout=5).raise_for_status()
         time.sleep(3)  # past the breaker's cool-down: the next call is its one probe
@@ -99,7 +99,9 @@ def test_events_flow_while_the_order_service_hangs_and_verification_resumes(
         producer.send_now(event(fresh, "created"))
         _eventually(lambda: _delivered(database_url, fresh))
         # (Only the probe gets through a half-open breaker: calls beside it fail fast, and proceed.)
-        _eventually(lambda: _metric(consumer.metrics(), "order_service_breaker_state", 'state="closed"') == 1)
+        _eventually(
+            lambda: _metric(consumer.metrics(), "courier_order_service_breaker_state", 'state="closed"') == 1
+        )
         cancelled = httpx.post(f"{control}/orders", json={"status": "canceled"}, timeout=5).json()["id"]
         producer.send_now(event(cancelled, "created"))
         _eventually(lambda: _known_status(database_url, cancelled) == "canceled")  # the service said so

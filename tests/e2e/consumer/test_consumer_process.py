@@ -35,7 +35,7 @@ async def test_sigterm_finishes_commits_and_exits_zero(
     finally:
         producer.close()
     await wait_until(lambda: _has_delivery(db, order_id), what="assignment")
-    assert 'kafka_messages_total{result="applied",status="created"} 1.0' in consumer.metrics()
+    assert 'courier_kafka_messages_total{result="applied",status="created"} 1.0' in consumer.metrics()
     started = time.monotonic()
     consumer.signal(signal.SIGTERM)
     try:

@@ -85,9 +85,9 @@ def test_dashboard_and_alerts_query_only_metrics_the_apps_expose(
 
 def test_the_parser_finds_the_metric_names() -> None:
     assert {
-        "http_requests_total",
-        "kafka_consumer_lag",
-        "http_request_duration_seconds_bucket",
+        "courier_http_requests_total",
+        "courier_kafka_consumer_lag",
+        "courier_http_request_duration_seconds_bucket",
     } <= queried_metrics()
     assert "sum" not in queried_metrics() and "path" not in queried_metrics()
 

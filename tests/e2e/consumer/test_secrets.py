@@ -59,6 +59,6 @@ async def _has_delivery(db: Db, order_id: str) -> bool:
 
 async def _dead_lettered(consumer: ConsumerProcess, count: int) -> bool:
     for line in consumer.metrics().splitlines():
-        if line.startswith('kafka_messages_total{result="dead_lettered",status="invalid"}'):
+        if line.startswith('courier_kafka_messages_total{result="dead_lettered",status="invalid"}'):
             return float(line.split()[-1]) == count
     return False

@@ -112,17 +112,17 @@ async def test_metrics_label_requests_by_route_template_never_the_raw_path(http:
     await http.get("/courier/654321")
     await http.get("/no/such/route/777")
     text = (await http.get("/metrics")).text
-    assert 'http_requests_total{method="GET",path="/api/v1/courier/{id}",status="404"}' in text
-    assert 'http_requests_total{method="GET",path="/courier/{id}",status="404"}' in text
-    assert 'http_request_duration_seconds_bucket{le="0.001",method="GET",path="/courier/{id}"' in text
+    assert 'courier_http_requests_total{method="GET",path="/api/v1/courier/{id}",status="404"}' in text
+    assert 'courier_http_requests_total{method="GET",path="/courier/{id}",status="404"}' in text
+    assert 'courier_http_request_duration_seconds_bucket{le="0.001",method="GET",path="/courier/{id}"' in text
     for raw in ("/api/v1/courier/123456", "/courier/654321", "/no/such/route/777"):
         assert f'path="{raw}"' not in text
     assert 'path="unmatched"' in text
-    assert 'port_call_duration_seconds_count{method="get",port="couriers"}' in text
+    assert 'courier_port_call_duration_seconds_count{method="get",port="couriers"}' in text
     for gauge in (
-        "couriers{status=",
-        "deliveries_active",
-        "db_pool_connections{state=",
+        "courier_couriers{status=",
+        "courier_deliveries_active",
+        "courier_db_pool_connections{state=",
         "courier_assignments_total",
     ):
         assert gauge in text

@@ -63,7 +63,7 @@ def test_rate_limit_per_client_with_trusted_forwarded_for(database_url: str, tmp
         assert int(limited.headers["retry-after"]) >= 1
         assert all(http.get("/ping").status_code == 200 for _ in range(10))  # operational: never limited
         assert http.get("/couriers", headers={"x-forwarded-for": "10.1.2.3"}).status_code == 200
-        assert "rate_limit_exceeded_total 1.0" in http.get("/metrics").text
+        assert "courier_rate_limit_exceeded_total 1.0" in http.get("/metrics").text
         assert api.stop() == 0
 
 
@@ -105,7 +105,7 @@ def test_two_workers_share_the_load_and_their_metrics(database_url: str, tmp_pat
                 lambda total=sent: len([line for line in api.logs() if line.get("path") == "/ping"]) == total
             )
         assert len(served_by()) == 2
-        sample = f'http_requests_total{{method="GET",path="/ping",status="200"}} {float(sent)}'
+        sample = f'courier_http_requests_total{{method="GET",path="/ping",status="200"}} {float(sent)}'
         for _ in range(4):  # whichever worker answers the scrape counts both
             assert sample in httpx.get(api.url + "/metrics").text
         assert api.stop() == 0
@@ -139,7 +139,7 @@ def test_two_api_processes_expire_each_delivery_once(database_url: str, tmp_path
             )
             time.sleep(0.5)  # a few more ticks of both workers
             expired = sum(
-                _sample(http.get(f"{api.url}/metrics").text, "deliveries_expired_total")
+                _sample(http.get(f"{api.url}/metrics").text, "courier_deliveries_expired_total")
                 for api in (first, second)
             )
         assert expired == len(orders)

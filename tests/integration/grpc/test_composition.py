@@ -103,11 +103,11 @@ async def test_retries_and_breaker_state_reach_prometheus(simulator):
         order = await simulator.create_order()
         simulator.faults.inject("unavailable", count=2)
         await gateway.get_order(order.id)
-        assert registry.get_sample_value("gateway_retries_total", {"method": "GetOrderById"}) == 2
+        assert registry.get_sample_value("courier_gateway_retries_total", {"method": "GetOrderById"}) == 2
         simulator.faults.inject("unavailable")
         with pytest.raises(DependencyUnavailable):
             await gateway.list_orders(since=None)
         state = {"target": simulator.address, "state": "open"}
-        assert registry.get_sample_value("order_service_breaker_state", state) == 1
+        assert registry.get_sample_value("courier_order_service_breaker_state", state) == 1
     finally:
         await gateway.close()

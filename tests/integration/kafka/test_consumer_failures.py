@@ -45,7 +45,7 @@ async def test_poison_goes_to_the_dlq_with_headers_and_later_messages_still_appl
         await wait_until(lambda: _has_delivery(db, after), what="the message after the poison applied")
         letters = read_topic(topics.bootstrap_servers, topics.dlq, expected=len(POISON))
         counted = app.registry.get_sample_value(
-            "kafka_messages_total", {"status": "invalid", "result": "dead_lettered"}
+            "courier_kafka_messages_total", {"status": "invalid", "result": "dead_lettered"}
         )
     assert await db.delivery(before) is not None
     assert len(letters) == len(POISON)
@@ -73,7 +73,7 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_after_n_attempts(
         await wait_until(lambda: _has_delivery(db, after), what="the record after the cursed one applied")
         letters = read_topic(topics.bootstrap_servers, topics.dlq, expected=1)
         retried = app.registry.get_sample_value(
-            "kafka_messages_total", {"status": "created", "result": "retried"}
+            "courier_kafka_messages_total", {"status": "created", "result": "retried"}
         )
     assert await db.delivery(before) is not None
     assert await db.delivery(cursed) is None
@@ -99,9 +99,9 @@ async def test_metrics_and_readiness_are_served(
             missing = await client.get("/nope")
     assert ready.status_code == 200
     assert missing.status_code == 404
-    assert 'kafka_messages_total{result="applied",status="created"} 1.0' in metrics
+    assert 'courier_kafka_messages_total{result="applied",status="created"} 1.0' in metrics
     assert 'courier_assignments_total{result="assigned"} 1.0' in metrics
-    assert f'kafka_consumer_lag{{partition="2",topic="{topics.topic}"}} 0.0' in metrics
+    assert f'courier_kafka_consumer_lag{{partition="2",topic="{topics.topic}"}} 0.0' in metrics
 
 
 async def _fail_inserts_of(db: Db, order_id: str) -> None:
@@ -151,5 +151,7 @@ async def _stall_inserts_of_orders(db: Db) -> None:
 
 
 async def _retried_at_least(app: ConsumerApp, count: int) -> bool:
-    value = app.registry.get_sample_value("kafka_messages_total", {"status": "created", "result": "retried"})
+    value = app.registry.get_sample_value(
+        "courier_kafka_messages_total", {"status": "created", "result": "retried"}
+    )
     return (value or 0) >= count

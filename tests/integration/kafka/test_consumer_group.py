@@ -105,8 +105,8 @@ async def _count(db: Db, table: str, expected: int) -> bool:
 
 async def _all_read(app: ConsumerApp) -> bool:
     sample = app.registry.get_sample_value
-    applied = sample("kafka_messages_total", {"status": "created", "result": "applied"}) or 0
-    duplicate = sample("kafka_messages_total", {"status": "created", "result": "duplicate"}) or 0
+    applied = sample("courier_kafka_messages_total", {"status": "created", "result": "applied"}) or 0
+    duplicate = sample("courier_kafka_messages_total", {"status": "created", "result": "duplicate"}) or 0
     return applied == EVENTS and duplicate == 100
 
 
@@ -148,5 +148,7 @@ async def _split_between(first: ConsumerApp, second: ConsumerApp) -> bool:
 
 
 def _applied(app: ConsumerApp) -> int:
-    value = app.registry.get_sample_value("kafka_messages_total", {"status": "created", "result": "applied"})
+    value = app.registry.get_sample_value(
+        "courier_kafka_messages_total", {"status": "created", "result": "applied"}
+    )
     return int(value or 0)

@@ -74,9 +74,11 @@ async def test_the_same_event_five_times_has_one_effect(
 async def _all_consumed(app: ConsumerApp) -> bool:
     """Every copy was read and counted (applied once, duplicate four times)."""
     registry = app.registry
-    applied = registry.get_sample_value("kafka_messages_total", {"status": "created", "result": "applied"})
+    applied = registry.get_sample_value(
+        "courier_kafka_messages_total", {"status": "created", "result": "applied"}
+    )
     duplicate = registry.get_sample_value(
-        "kafka_messages_total", {"status": "created", "result": "duplicate"}
+        "courier_kafka_messages_total", {"status": "created", "result": "duplicate"}
     )
     return applied == 1 and duplicate == 4
 

@@ -70,7 +70,7 @@ async def test_an_unavailable_order_service_is_skipped_and_counted(
         async with running_consumer(settings) as app:
             producer.send_now(event(order_id, "created"), partition=0)
             await wait_until(lambda: _has_delivery(db, order_id), what="assigned on the event alone")
-            skipped = app.registry.get_sample_value("order_verification_skipped_total")
+            skipped = app.registry.get_sample_value("courier_order_verification_skipped_total")
     assert skipped == 1
 
 
@@ -83,5 +83,7 @@ async def _known(db: Db, order_id: str) -> bool:
 
 
 async def _ignored(app: ConsumerApp) -> bool:
-    value = app.registry.get_sample_value("kafka_messages_total", {"status": "created", "result": "ignored"})
+    value = app.registry.get_sample_value(
+        "courier_kafka_messages_total", {"status": "created", "result": "ignored"}
+    )
     return value == 2  # the cancelled order at once, the never-known one after the retry budget

@@ -349,9 +349,9 @@ async def test_the_consumer_process_runs_the_relay_and_records_its_changes_as_th
             return await db.count("outbox") == 2 and await db.count("outbox", "sent_at IS NULL") == 0
 
         await wait_until(published, what="the assignment's two events published")
-        assert app.registry.get_sample_value("outbox_relay_active") == 1
-        assert app.registry.get_sample_value("outbox_published_total") == 2
-        assert app.registry.get_sample_value("outbox_pending") is not None
+        assert app.registry.get_sample_value("courier_outbox_relay_active") == 1
+        assert app.registry.get_sample_value("courier_outbox_published_total") == 2
+        assert app.registry.get_sample_value("courier_outbox_pending") is not None
     actors = await db.scalar("SELECT array_agg(DISTINCT actor) FROM history")
     assert actors == ["consumer"]
     records = decoded(read_topic(topics.bootstrap_servers, events_topic, expected=2))

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from courier_adapters.metrics.outbox import OutboxMetrics
 
 ROOT = Path(__file__).resolve().parents[3]
-OUTBOX_METRIC = re.compile(r"\boutbox_[a-z_]+")
+OUTBOX_METRIC = re.compile(r"\bcourier_outbox_[a-z_]+")
 
 
 def exported() -> set[str]:
@@ -26,10 +26,10 @@ def test_the_dashboard_shows_every_outbox_metric_by_its_exported_name() -> None:
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
     used = {name for expr in exprs for name in OUTBOX_METRIC.findall(expr)}
     assert used == {
-        "outbox_pending",
-        "outbox_oldest_pending_age_seconds",
-        "outbox_published_total",
-        "outbox_relay_active",
+        "courier_outbox_pending",
+        "courier_outbox_oldest_pending_age_seconds",
+        "courier_outbox_published_total",
+        "courier_outbox_relay_active",
     }
     assert used <= exported()
     ids = [panel["id"] for panel in dashboard["panels"]]
@@ -39,5 +39,5 @@ def test_the_dashboard_shows_every_outbox_metric_by_its_exported_name() -> None:
 def test_an_alert_fires_when_events_out_are_stuck() -> None:
     rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())["groups"][0]["rules"]
     stalled = next(r for r in rules if r["alert"] == "CourierOutboxStalled")
-    assert set(OUTBOX_METRIC.findall(stalled["expr"])) == {"outbox_oldest_pending_age_seconds"}
+    assert set(OUTBOX_METRIC.findall(stalled["expr"])) == {"courier_outbox_oldest_pending_age_seconds"}
     assert set(OUTBOX_METRIC.findall(stalled["expr"])) <= exported()

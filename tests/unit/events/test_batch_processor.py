@@ -68,7 +68,10 @@ class Rig:
 
     def counted(self, status: str, result: str) -> float:
         return (
-            self.registry.get_sample_value("kafka_messages_total", {"status": status, "result": result}) or 0
+            self.registry.get_sample_value(
+                "courier_kafka_messages_total", {"status": status, "result": result}
+            )
+            or 0
         )
 
 

@@ -28,13 +28,13 @@ def test_records_expiries_retries_skips_and_breaker_state(registry: CollectorReg
     metrics.gateway_retry("GetOrder")
     metrics.order_verification_skipped()
     metrics.breaker_state("orders", "open")
-    assert registry.get_sample_value("deliveries_expired_total") == 3
-    assert registry.get_sample_value("gateway_retries_total", {"method": "GetOrder"}) == 1
-    assert registry.get_sample_value("order_verification_skipped_total") == 1
+    assert registry.get_sample_value("courier_deliveries_expired_total") == 3
+    assert registry.get_sample_value("courier_gateway_retries_total", {"method": "GetOrder"}) == 1
+    assert registry.get_sample_value("courier_order_verification_skipped_total") == 1
     labels = {"target": "orders", "state": "open"}
-    assert registry.get_sample_value("order_service_breaker_state", labels) == 1
+    assert registry.get_sample_value("courier_order_service_breaker_state", labels) == 1
     metrics.breaker_state("orders", "closed")
-    assert registry.get_sample_value("order_service_breaker_state", labels) == 0
+    assert registry.get_sample_value("courier_order_service_breaker_state", labels) == 0
 
 
 class _Repository:
@@ -55,16 +55,19 @@ async def test_timed_port_reports_every_coroutine_call_even_failing_ones(registr
     with pytest.raises(CourierNotFound):
         await port.missing()
     assert port.name == "repo"
-    count = "port_call_duration_seconds_count"
+    count = "courier_port_call_duration_seconds_count"
     assert registry.get_sample_value(count, {"port": "couriers", "method": "get"}) == 2
     assert registry.get_sample_value(count, {"port": "couriers", "method": "missing"}) == 1
 
 
-def test_scrape_registry_is_the_registry_itself_without_multiprocess(
+def test_scrape_registry_reports_the_registry_itself_without_multiprocess(
     registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    assert scrape_registry(registry) is registry
+    PrometheusMetrics(registry).deliveries_expired(2)
+    scrape = scrape_registry(registry, legacy_names=False)
+    assert scrape.get_sample_value("courier_deliveries_expired_total") == 2
+    assert {f.name for f in scrape.collect()} == {f.name for f in registry.collect()}
 
 
 async def test_timed_unit_of_work_times_repositories_and_commit(registry: CollectorRegistry) -> None:
@@ -76,7 +79,7 @@ async def test_timed_unit_of_work_times_repositories_and_commit(registry: Collec
     async with factory() as uow:
         assert await uow.couriers.get(1) is None
         await uow.commit()
-    count = "port_call_duration_seconds_count"
+    count = "courier_port_call_duration_seconds_count"
     assert registry.get_sample_value(count, {"port": "couriers", "method": "get"}) == 1
     assert registry.get_sample_value(count, {"port": "uow", "method": "commit"}) == 1
     assert registry.get_sample_value(count, {"port": "uow", "method": "begin"}) == 1

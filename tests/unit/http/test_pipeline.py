@@ -158,7 +158,7 @@ async def test_rate_limit_middleware_answers_429_and_counts() -> None:
     second = await call(app, scope())
     assert second[0]["status"] == 429
     assert dict(second[0]["headers"])[b"retry-after"] == b"1"
-    assert registry.get_sample_value("rate_limit_exceeded_total") == 1
+    assert registry.get_sample_value("courier_rate_limit_exceeded_total") == 1
 
 
 class SharedStandIn:
@@ -207,8 +207,11 @@ async def test_metrics_use_the_route_template() -> None:
     await call(app, scope(path="/api/v1/courier/5"))
     await call(app, scope(path="/courier/5"))
     labels = {"method": "GET", "status": "200"}
-    assert registry.get_sample_value("http_requests_total", {**labels, "path": "/api/v1/courier/{id}"}) == 1
-    assert registry.get_sample_value("http_requests_total", {**labels, "path": "/courier/{id}"}) == 1
+    assert (
+        registry.get_sample_value("courier_http_requests_total", {**labels, "path": "/api/v1/courier/{id}"})
+        == 1
+    )
+    assert registry.get_sample_value("courier_http_requests_total", {**labels, "path": "/courier/{id}"}) == 1
 
 
 def test_openapi_lists_exactly_the_routes_of_the_app() -> None:
@@ -351,7 +354,7 @@ async def test_an_answer_the_client_left_before_is_counted_and_logged_at_debug_o
     assert gone == 1.0
     assert (
         registry.get_sample_value(
-            "http_requests_total", {"method": "GET", "path": "unmatched", "status": "200"}
+            "courier_http_requests_total", {"method": "GET", "path": "unmatched", "status": "200"}
         )
         is None
     )

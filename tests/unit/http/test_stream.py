@@ -354,4 +354,4 @@ async def test_the_request_metrics_count_a_stream_until_it_opened(monkeypatch: p
 
     await MetricsMiddleware(streamed, metrics=metrics)(request(), nothing, ignore)
     labels = {"method": "GET", "path": "unmatched", "status": "200"}
-    assert registry.get_sample_value("http_request_duration_seconds_sum", labels) == 0.25
+    assert registry.get_sample_value("courier_http_request_duration_seconds_sum", labels) == 0.25

@@ -94,7 +94,11 @@ class ConsumerApp:
         set_actor(ACTOR)  # history: changes made by this process's tasks are the consumer's
         s = self.settings
         server = MetricsServer(
-            self.registry, self.runtime.ready, host=self._metrics_host, port=s.metrics_port
+            self.registry,
+            self.runtime.ready,
+            host=self._metrics_host,
+            port=s.metrics_port,
+            legacy_names=s.metrics_legacy_names,
         )
         server.start()
         self.runtime.metrics_port = server.port

@@ -1,6 +1,7 @@
-"""The consumer's own metrics (``kafka_messages_total``, ``kafka_consumer_lag``) and its HTTP endpoint.
+"""The consumer's own metrics (``courier_kafka_messages_total``, ``courier_kafka_consumer_lag``...).
 
-``GET /metrics`` serves the injected registry (core's port metrics from ``PrometheusMetrics`` and these);
+``GET /metrics`` serves the injected registry (core's port metrics from ``PrometheusMetrics`` and these),
+with the legacy names too while ``COURIER_METRICS_LEGACY_NAMES`` is on;
 ``GET /readyz`` answers 200 once every consumer has joined its group and the database pool is open.
 """
 
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 
+from courier_adapters.metrics.names import NAMESPACE, ExposedRegistry
 from courier_core.usecases.events import status_label
 
 log = logging.getLogger("courier.consumer.metrics")
@@ -32,12 +34,14 @@ class ConsumerMetrics:
             "Order events consumed, by order status and result",
             ["status", "result"],
             registry=registry,
+            namespace=NAMESPACE,
         )
         self._lag = Gauge(
             "kafka_consumer_lag",
             "Messages behind the partition's end",
             ["topic", "partition"],
             registry=registry,
+            namespace=NAMESPACE,
         )
 
         self._leader = Gauge(
@@ -69,9 +73,15 @@ class MetricsServer:
     """A tiny threaded HTTP server for ``/metrics`` and ``/readyz`` (no framework needed for two routes)."""
 
     def __init__(
-        self, registry: CollectorRegistry, ready: Callable[[], bool], *, host: str, port: int
+        self,
+        registry: CollectorRegistry,
+        ready: Callable[[], bool],
+        *,
+        host: str,
+        port: int,
+        legacy_names: bool = True,
     ) -> None:
-        handler = _handler(registry, ready)
+        handler = _handler(ExposedRegistry(registry, legacy_names=legacy_names), ready)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)

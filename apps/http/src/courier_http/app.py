@@ -89,14 +89,14 @@ class Telemetry:
     scrape: CollectorRegistry
 
     @classmethod
-    def create(cls, registry: CollectorRegistry | None) -> Telemetry:
+    def create(cls, registry: CollectorRegistry | None, *, legacy_names: bool = True) -> Telemetry:
         registry = registry if registry is not None else CollectorRegistry()
         return cls(
             registry,
             HttpMetrics(registry),
             PrometheusMetrics(registry),
             PoolMetrics(registry),
-            scrape_registry(registry),
+            scrape_registry(registry, legacy_names=legacy_names),
         )
 
 
@@ -108,7 +108,7 @@ def create_app(
     limiter: TokenBucketLimiter | None = None,
 ) -> Starlette:
     """The API for ``settings``; ``registry``, ``adapters`` and ``limiter`` may be injected by tests."""
-    telemetry = Telemetry.create(registry)
+    telemetry = Telemetry.create(registry, legacy_names=settings.metrics_legacy_names)
     quiet_dropped_answers()
     runtime = Runtime()
     runtime.live = stream.LiveStream.create(settings, telemetry.registry)

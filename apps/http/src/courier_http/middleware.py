@@ -157,7 +157,7 @@ class AccessLogMiddleware:
 
 
 class MetricsMiddleware:
-    """``http_requests_total`` and ``http_request_duration_seconds`` by method, route template, status."""
+    """``courier_http_requests_total``, ``courier_http_request_duration_seconds``: method, route, status."""
 
     def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
         self.app = app

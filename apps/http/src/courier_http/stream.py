@@ -37,6 +37,7 @@ import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from starlette.types import Message, Receive, Scope, Send
 
+from courier_adapters.metrics.names import NAMESPACE
 from courier_adapters.settings import Settings
 from courier_core.errors import CourierError
 from courier_core.model import MAX_ID, StoredEvent
@@ -140,18 +141,25 @@ class Listener:
 
 
 class StreamMetrics:
-    """``sse_streams_open``, ``sse_events_sent_total``, ``sse_streams_closed_total{reason}``."""
+    """Streams: ``courier_sse_streams_open``, ``..._events_sent_total``, ``..._closed_total``."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.open = Gauge(
-            "sse_streams_open", "Live streams open", registry=registry, multiprocess_mode="livesum"
+            "sse_streams_open",
+            "Live streams open",
+            registry=registry,
+            multiprocess_mode="livesum",
+            namespace=NAMESPACE,
         )
-        self.sent = Counter("sse_events_sent", "Events sent on live streams", registry=registry)
+        self.sent = Counter(
+            "sse_events_sent", "Events sent on live streams", registry=registry, namespace=NAMESPACE
+        )
         self.closed = Counter(
             "sse_streams_closed",
             "Live streams ended, by why: client (it left), slow (it fell too far behind), shutdown, error",
             ["reason"],
             registry=registry,
+            namespace=NAMESPACE,
         )
         for reason in ("client", "slow", "shutdown", "error"):
             self.closed.labels(reason)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from courier_adapters.metrics.names import NAMESPACE
+
 # Reads take about a millisecond; the buckets resolve that and the request deadline's range.
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class HttpMetrics:
-    """``http_requests_total``, ``http_request_duration_seconds``, ``rate_limit_exceeded_total``.
+    """``courier_http_requests_total``, ``courier_http_request_duration_seconds`` and the rate limit's.
 
     Label children are cached per (method, route template, status): a request costs two dict lookups
     and two updates, not a ``labels()`` call each.
@@ -17,7 +19,11 @@ class HttpMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._requests = Counter(
-            "http_requests", "HTTP requests", ["method", "path", "status"], registry=registry
+            "http_requests",
+            "HTTP requests",
+            ["method", "path", "status"],
+            registry=registry,
+            namespace=NAMESPACE,
         )
         self._duration = Histogram(
             "http_request_duration_seconds",
@@ -25,9 +31,13 @@ class HttpMetrics:
             ["method", "path", "status"],
             registry=registry,
             buckets=DURATION_BUCKETS,
+            namespace=NAMESPACE,
         )
         self._rate_limited = Counter(
-            "rate_limit_exceeded", "Requests refused by the rate limiter", registry=registry
+            "rate_limit_exceeded",
+            "Requests refused by the rate limiter",
+            registry=registry,
+            namespace=NAMESPACE,
         )
         self._rate_limited.inc(0)
         self._gone = Counter(

@@ -179,6 +179,8 @@ class Settings:
     admin_addr: str | None = setting(None, "ADMIN_ADDR", _loopback_addr)
     api_tokens: str | None = setting(None, "API_TOKENS", str, secret=True)
     metrics_token: str | None = setting(None, "METRICS_TOKEN", str, secret=True)
+    # Also export each metric under its name from before the courier_ prefix (one minor release).
+    metrics_legacy_names: bool = setting(True, "METRICS_LEGACY_NAMES", _bool)
     data_dir: Path = setting(DEFAULT_DATA_DIR, "DATA_DIR", Path)
     migrate_on_start: bool | None = setting(None, "MIGRATE_ON_START", _bool)
 

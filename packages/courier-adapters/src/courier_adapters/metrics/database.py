@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from courier_adapters.metrics.names import NAMESPACE
 from courier_adapters.postgres.database import PoolSession, PostgresDatabase
 from courier_core.errors import CourierError
 from courier_core.model import CourierStatus, TransportType
@@ -70,7 +71,7 @@ class DatabaseCollector(Collector):
     """Prometheus collector of the database gauges and this process's pool usage.
 
     Call :meth:`refresh` (async) right before rendering a scrape; ``collect`` only reports the last
-    snapshot. When the database does not answer, ``database_up`` is 0 and the other gauges are absent.
+    snapshot. When the database does not answer, ``courier_database_up`` is 0 and the other gauges are absent.
     """
 
     def __init__(self, database: PostgresDatabase) -> None:
@@ -91,7 +92,7 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._pool_gauges()
-        up = GaugeMetricFamily("database_up", "1 when the last scrape could read the database")
+        up = GaugeMetricFamily(f"{NAMESPACE}_database_up", "1 when the last scrape could read the database")
         up.add_metric([], 0 if self._snapshot is None else 1)
         yield up
         if self._snapshot is not None:
@@ -101,7 +102,7 @@ class DatabaseCollector(Collector):
         stats = self._database.stats()
         size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
         pool = GaugeMetricFamily(
-            "db_pool_connections", "Connections of this process's pool", labels=["state"]
+            f"{NAMESPACE}_db_pool_connections", "Connections of this process's pool", labels=["state"]
         )
         pool.add_metric(["in_use"], max(0, size - idle))
         pool.add_metric(["idle"], idle)
@@ -109,19 +110,25 @@ class DatabaseCollector(Collector):
 
 
 def _snapshot_gauges(snapshot: DatabaseSnapshot) -> Iterator[GaugeMetricFamily]:
-    couriers = GaugeMetricFamily("couriers", "Couriers (not deleted) by status", labels=["status"])
+    couriers = GaugeMetricFamily(
+        f"{NAMESPACE}_couriers", "Couriers (not deleted) by status", labels=["status"]
+    )
     for status, count in snapshot.couriers.items():
         couriers.add_metric([status], count)
     yield couriers
-    yield GaugeMetricFamily("deliveries_active", "Active deliveries", value=snapshot.deliveries_active)
-    yield GaugeMetricFamily("waiting_orders", "Orders waiting for a courier", value=snapshot.waiting_orders)
     yield GaugeMetricFamily(
-        "waiting_orders_oldest_age_seconds",
+        f"{NAMESPACE}_deliveries_active", "Active deliveries", value=snapshot.deliveries_active
+    )
+    yield GaugeMetricFamily(
+        f"{NAMESPACE}_waiting_orders", "Orders waiting for a courier", value=snapshot.waiting_orders
+    )
+    yield GaugeMetricFamily(
+        f"{NAMESPACE}_waiting_orders_oldest_age_seconds",
         "Age of the oldest waiting order (0 when none waits)",
         value=snapshot.waiting_oldest_age,
     )
     risk = GaugeMetricFamily(
-        "deliveries_at_risk",
+        f"{NAMESPACE}_deliveries_at_risk",
         "Active deliveries past 80% of their window",
         labels=["transport_type"],
     )

@@ -7,6 +7,8 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from courier_adapters.metrics.names import NAMESPACE, ExposedRegistry
+
 ASSIGNMENT_RESULTS = ("assigned", "no_courier", "exists", "finished", "waiting")
 BREAKER_STATES = ("closed", "open", "half_open")
 # Port calls are mostly sub-millisecond database round trips; the buckets start low for that reason.
@@ -24,20 +26,32 @@ class PrometheusMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._assignments = Counter(
-            "courier_assignments", "Assignment attempts by result", ["result"], registry=registry
+            "assignments",
+            "Assignment attempts by result",
+            ["result"],
+            registry=registry,
+            namespace=NAMESPACE,
         )
         for result in ASSIGNMENT_RESULTS:
             self._assignments.labels(result)
         self._expired = Counter(
-            "deliveries_expired", "Deliveries expired by the release worker", registry=registry
+            "deliveries_expired",
+            "Deliveries expired by the release worker",
+            registry=registry,
+            namespace=NAMESPACE,
         )
         self._retries = Counter(
-            "gateway_retries", "Retried calls to the order service", ["method"], registry=registry
+            "gateway_retries",
+            "Retried calls to the order service",
+            ["method"],
+            registry=registry,
+            namespace=NAMESPACE,
         )
         self._skipped = Counter(
             "order_verification_skipped",
             "Assignments made without asking the order service (unavailable or breaker open)",
             registry=registry,
+            namespace=NAMESPACE,
         )
         self._breaker = Gauge(
             "order_service_breaker_state",
@@ -45,6 +59,7 @@ class PrometheusMetrics:
             ["target", "state"],
             registry=registry,
             multiprocess_mode="max",
+            namespace=NAMESPACE,
         )
         self._port_calls = Histogram(
             "port_call_duration_seconds",
@@ -52,6 +67,7 @@ class PrometheusMetrics:
             ["port", "method"],
             registry=registry,
             buckets=PORT_CALL_BUCKETS,
+            namespace=NAMESPACE,
         )
         # labels() takes a lock and builds a key each call; port calls are hot, so children are kept.
         self._port_children: dict[tuple[str, str], Histogram] = {}
@@ -83,10 +99,14 @@ def multiprocess_enabled() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
-def scrape_registry(registry: CollectorRegistry) -> CollectorRegistry:
-    """The registry to expose: ``registry`` itself, or every process's values in multiprocess mode."""
+def scrape_registry(registry: CollectorRegistry, *, legacy_names: bool = True) -> CollectorRegistry:
+    """The registry to expose: ``registry``'s values, or every process's values in multiprocess mode.
+
+    With ``legacy_names`` (``COURIER_METRICS_LEGACY_NAMES``), each renamed series is also exported under
+    its name from before the ``courier_`` prefix (see :mod:`courier_adapters.metrics.names`).
+    """
     if not multiprocess_enabled():
-        return registry
-    gathered = CollectorRegistry(auto_describe=False)
+        return ExposedRegistry(registry, legacy_names=legacy_names)
+    gathered = ExposedRegistry(legacy_names=legacy_names)
     MultiProcessCollector(gathered)  # type: ignore[no-untyped-call]
     return gathered
