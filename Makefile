@@ -73,6 +73,20 @@ test-integration: sync ## Adapters against real PostgreSQL, broker and gRPC serv
 test-e2e: sync ## The apps as real processes, and the fault tests
 	$(PYTEST) tests/e2e tests/faults -q
 
+PACKAGES := packages/courier-core packages/courier-adapters apps/http apps/consumer apps/cli apps/order-sim
+
+.PHONY: build
+build: uv ## Every package's sdist, then its wheel built from that sdist, into dist/
+	rm -rf dist
+	@for pkg in $(PACKAGES); do \
+		echo "== $$pkg"; \
+		tmp=dist/.sdist-$$(basename $$pkg); \
+		$(UV) build --sdist --out-dir "$$tmp" "$$pkg" || exit 1; \
+		$(UV) build --wheel --out-dir dist "$$tmp"/*.tar.gz || exit 1; \
+		mv "$$tmp"/*.tar.gz dist/ && rm -rf "$$tmp"; \
+	done
+	@ls dist
+
 WRK_MISSING := wrk is missing: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk (macOS)
 
 .PHONY: bench
