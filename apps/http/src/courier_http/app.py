@@ -276,7 +276,7 @@ def idempotency_lease(settings: Settings) -> float:
 
 
 def _measure_ports(adapters: Adapters, metrics: PrometheusMetrics) -> None:
-    """Core's metrics go to Prometheus; every repository call is timed (``port_call_duration_seconds``)."""
+    """Core's metrics go to Prometheus; every repository call is timed (``courier_port_call_duration_*``)."""
     adapters.metrics.override(providers.Object(metrics))
     for name, port in (("courier_reader", "couriers"), ("delivery_reader", "deliveries")):
         provider = getattr(adapters, name)

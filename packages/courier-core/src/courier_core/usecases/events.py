@@ -52,7 +52,7 @@ class InvalidEvent(InvalidInput):
 
 
 class Outcome(enum.StrEnum):
-    """What applying one event did (the ``result`` label of ``kafka_messages_total``)."""
+    """What applying one event did (the ``result`` label of ``courier_kafka_messages_total``)."""
 
     APPLIED = "applied"  # its effect is done (including "already done" outcomes)
     DUPLICATE = "duplicate"  # the same event was applied before: nothing changed
