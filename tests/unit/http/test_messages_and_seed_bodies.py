@@ -148,12 +148,24 @@ def test_seed_empty_string_means_not_given() -> None:
         b'{"order_id": "a", "DRY_RUN": true}',
         b'{"order_id": "a", "courier_id": 1, "courierid": 2}',
         b'{"order_id": "a", "wait": true, "pickup": 1}',
+        # misspelt, each alone: ignoring them would make a dry run real or ignore the chosen courier
+        b'{"order_id": "a", "dryRun": true}',
+        b'{"order_id": "a", "dry-run": true}',
+        b'{"order_id": "a", "courierId": 7}',
+        b'{"order_id": "a", "exclude_courier_id": [7]}',
+        b'{"order_id": "a", "excludeCourierIds": [7]}',
+        b'{"order_id": "a", "waits": true}',
     ],
 )
 def test_a_body_with_a_field_the_seed_never_had_is_decoded_strictly(raw: bytes) -> None:
     with pytest.raises(ApiError) as caught:
         ASSIGN.decode(raw)
     assert caught.value.code == "invalid_request"
+
+
+def test_unknown_keys_far_from_any_field_of_ours_are_still_ignored_at_the_root() -> None:
+    body = ASSIGN.decode(b'{"Order_ID": "a", "ID": 1, "created_at": "x", "comment": "ring twice"}')
+    assert (body.order_id, body.dry_run, body.courier_id) == ("a", None, None)
 
 
 def test_seed_strict_fields_still_work_when_spelt_right() -> None:

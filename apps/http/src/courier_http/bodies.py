@@ -157,7 +157,7 @@ class BodyDecoder(Generic[T]):
     is taken only when the strict decoding fails or a text field is ``""``.
     """
 
-    __slots__ = ("_decode", "_kind", "_required", "_seed", "_strict_only", "_texts", "decode")
+    __slots__ = ("_decode", "_kind", "_near_strict", "_required", "_seed", "_strict_only", "_texts", "decode")
 
     def __init__(self, kind: type[T], *, seed: frozenset[str] | None = None) -> None:
         self._kind = kind
@@ -171,6 +171,7 @@ class BodyDecoder(Generic[T]):
         self._required = frozenset(f.name for f in info.fields if f.required)
         self._seed = seed
         self._strict_only = frozenset(f.name for f in info.fields) - (seed or frozenset())
+        self._near_strict = tuple(_squashed(name) for name in self._strict_only)
         # No text field to look at (assign, unassign, complete under /api/v1): nothing added to msgspec.
         self.decode: Callable[[bytes], T] = self._checked if self._texts else self._plain
 
@@ -260,6 +261,8 @@ class BodyDecoder(Generic[T]):
             name = _SEED_ALIASES.get(name, name)
             if name in self._seed:
                 fields[name] = value  # the last duplicate wins, as in Go
+            elif self._looks_strict(name):  # dryRun, dry-run, courierId, exclude_courier_id...
+                raise validation_error(str(strict))
         emptied = False
         for name in self._texts:
             if fields.get(name) == "":
@@ -269,6 +272,12 @@ class BodyDecoder(Generic[T]):
             return msgspec.convert({n: _as_integer(v) for n, v in fields.items()}, self._kind), emptied
         except msgspec.ValidationError as exc:
             raise validation_error(str(exc)) from None
+
+    def _looks_strict(self, name: str) -> bool:
+        """Whether an unknown key is one of our fields misspelt: ignoring it would change what the
+        request does (a dry run made real, a chosen courier ignored), so the body is decoded strictly."""
+        squashed = _squashed(name)
+        return any(_near(squashed, field) for field in self._near_strict)
 
     def _whole_floats(self, body: bytes) -> T:
         """Decode again reading ``2.0`` as ``2`` (JSON Schema's integers), in fields and their lists."""
@@ -281,6 +290,25 @@ class BodyDecoder(Generic[T]):
             raise validation_error(str(exc)) from None
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # the rest was never read
             raise ApiError.of("invalid_json") from None
+
+
+def _squashed(name: str) -> str:
+    """``dry_run``, ``dryRun``, ``Dry-Run`` -> ``dryrun``."""
+    return name.translate(_ASCII_LOWER).replace("_", "").replace("-", "")
+
+
+def _near(key: str, field: str) -> bool:
+    """``key`` equals ``field`` or is one or two edits from it (one for names under six letters)."""
+    allowed = 2 if len(field) >= 6 else 1
+    if abs(len(key) - len(field)) > allowed:
+        return False
+    previous = list(range(len(field) + 1))
+    for i, a in enumerate(key, 1):
+        current = [i]
+        for j, b in enumerate(field, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b)))
+        previous = current
+    return previous[-1] <= allowed
 
 
 def _well_formed(body: bytes) -> None:
