@@ -50,6 +50,7 @@ def test_ctrl_c_says_what_was_committed_and_the_same_command_resumes(
         f"interrupted: {created} couriers created in {created // 500} committed batches"
     )
     assert "to resume, run the same command again" in rest
+    assert rest.rstrip().endswith(f"courier couriers import {path} --batch-size 500"), rest
     assert "Traceback" not in rest
 
     again = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=120)

@@ -91,3 +91,22 @@ def test_progress_is_shown_from_the_first_batch(cli: Cli, write_csv: Callable[[s
     assert progress[0] == "imported 10 of 25 rows (10 created), up to line 11"
     quiet = cli("couriers", "import", str(write_csv(HEADER + _rows(5, start=50))), "--json")
     assert "imported " not in quiet.stderr
+
+
+def test_an_atomic_import_shows_what_it_has_written_before_its_one_commit(
+    cli: Cli, write_csv: Callable[[str], Path]
+) -> None:
+    result = cli("couriers", "import", str(write_csv(HEADER + _rows(25))), "--batch-size", "10", "--atomic")
+    assert result.exit_code == 0, result.stderr
+    assert "written 10 of 25 rows, up to line 11; committed at the end (--atomic)" in result.stderr
+    assert len(cli.json("couriers", "list")) == 25
+
+
+def test_a_duplicates_file_that_cannot_be_written_fails_before_anything_is_imported(
+    cli: Cli, write_csv: Callable[[str], Path], tmp_path: Path
+) -> None:
+    nowhere = tmp_path / "missing-dir" / "duplicates.csv"
+    result = cli("couriers", "import", str(write_csv(HEADER + _rows(3))), "--duplicates", str(nowhere))
+    assert result.exit_code == 2
+    assert f"--duplicates {nowhere}: cannot write there" in single_line_error(result)
+    assert cli.json("couriers", "list") == []

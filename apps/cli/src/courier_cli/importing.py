@@ -79,6 +79,7 @@ class Outcome:
     served_waiting: int = 0
     batches: int = 0  # committed
     last_line: int = 0  # the last line of the last committed batch (0: none yet)
+    committed: bool = True  # False: what an --atomic import has written so far, not committed yet
 
     def add(self, batch: Outcome) -> None:
         self.created += batch.created
@@ -243,10 +244,12 @@ async def execute(
     outcome = Outcome() if outcome is None else outcome
     if atomic:
         pending: list[Outcome] = []
+        written = Outcome(committed=False)
         async with uow() as work:
             for batch in batches(plan.good, batch_size):
                 pending.append(await _import_batch(work, batch, waiting))
-                progress(outcome)
+                written.add(pending[-1])
+                progress(written)
             await work.commit()
         for done in pending:
             outcome.add(done)

@@ -2,9 +2,11 @@
 
 ``courier dev up`` holds an exclusive ``flock`` on two copies of one JSON record (its pid, the ports,
 each component's pid) for as long as it runs: ``<data dir>/stack.json``, for people to read, and one
-in a per-user directory outside the data directory, keyed by its path, that survives the data
-directory being deleted under the running stack. The kernel drops the locks when the process dies, so
-a record whose lock can be taken is stale, whatever pid it names.
+in a private per-user directory outside the data directory (``$XDG_RUNTIME_DIR/courier/stacks``, else
+``~/.cache/courier/stacks``), keyed by its path, that survives the data directory being deleted under
+the running stack. The kernel drops the locks when the process dies, so a record whose lock can be
+taken is stale, whatever pid it names; the files are emptied on release, never deleted (a file deleted
+while another process waits to lock it would let two stacks each hold "the" lock).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +28,53 @@ LOCK_NAME = "stack.json"
 
 
 def registry_dir() -> Path:
-    """Where the out-of-tree copies live (``/tmp/courier-stacks-<uid>``)."""
-    return Path(tempfile.gettempdir()) / f"courier-stacks-{os.getuid()}"
+    """Where the out-of-tree copies live: ``$XDG_RUNTIME_DIR/courier/stacks``, else
+    ``~/.cache/courier/stacks`` (never a shared directory another user could prepare)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) if runtime else Path.home() / ".cache"
+    return base / "courier" / "stacks"
+
+
+def _private_dir(path: Path) -> Path:
+    """``path``, created if needed; refused unless it is a real directory of this user, private."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = os.lstat(path)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        raise StackError(
+            f"{path} must be a directory of yours that only you can use (chmod 700 {path}, "
+            "or remove it): courier dev up keeps the stacks' locks there"
+        )
+    return path
+
+
+def _open_locked(path: Path) -> IO[str] | None:
+    """``path`` opened (never through a symlink) and locked exclusively; ``None`` when another holds it."""
+    for _ in range(5):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        handle = os.fdopen(fd, "r+")
+        if not _lock_soon(handle):
+            handle.close()
+            return None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()  # the file was replaced or removed meanwhile: lock the one that is there now
+    raise StackError(f"{path} keeps changing under courier dev up: is another one starting?")
+
+
+def _lock_soon(handle: IO[str]) -> bool:
+    """An exclusive lock within half a second: a CLI command may hold a shared one for an instant to
+    read the record (:func:`_held_record`); a running stack holds its lock for good."""
+    for _ in range(10):
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(0.05)
+    return False
 
 
 def _registry_file(data_dir: Path) -> Path:
@@ -112,18 +159,15 @@ class StackLock:
         if running is not None:  # said before the data directory is created again, if it was deleted
             raise StackRunning(self.data_dir, running)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        registry_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_dir(registry_dir())
         started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.record = {"pid": os.getpid(), "started_at": started, "data_dir": str(self.data_dir)}
         self.record["ports"] = ports
         for path in (self.data_dir / LOCK_NAME, _registry_file(self.data_dir)):
-            handle = path.open("a+")  # not truncated: a running stack's record stays readable
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
+            handle = _open_locked(path)  # not truncated yet: a running stack's record stays readable
+            if handle is None:
                 self.release()
-                raise StackRunning(self.data_dir, running_stack(self.data_dir) or {}) from None
+                raise StackRunning(self.data_dir, running_stack(self.data_dir) or {})
             self._handles.append(handle)
         self._write()
 
@@ -140,11 +184,11 @@ class StackLock:
             handle.flush()
 
     def release(self) -> None:
-        """Drop the locks and the records (a record left behind would be stale anyway)."""
-        paths = [self.data_dir / LOCK_NAME, _registry_file(self.data_dir)]
-        for handle, path in zip(self._handles, paths, strict=False):
+        """Empty the records and drop the locks (the files stay: see the module's docstring)."""
+        for handle in self._handles:
             with contextlib.suppress(OSError):
-                path.unlink()
+                handle.seek(0)
+                handle.truncate()
             handle.close()
         self._handles.clear()
 

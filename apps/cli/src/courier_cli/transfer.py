@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import enum
 import json
+import shlex
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
@@ -85,9 +87,15 @@ def import_couriers(
 
     Example: courier couriers import couriers.csv --batch-size 5000 --duplicates skipped.csv
     """
-    plan = _read(file, shown=not as_json)
+    listed = _open_duplicates(duplicates_file)  # a path that cannot be written fails before any import
+    resume = _resume_command(file, batch_size=batch_size, atomic=atomic, duplicates_file=duplicates_file)
+    try:
+        plan = _read(file, shown=not as_json)
+    except KeyboardInterrupt:
+        note(f"interrupted while checking {file}: nothing was imported")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if dry_run or (atomic and plan.bad):
-        _report(plan, importing.Outcome(), as_json=as_json, imported=False, duplicates_file=duplicates_file)
+        _report(plan, importing.Outcome(), as_json=as_json, imported=False, listed=listed)
         raise typer.Exit(EXIT_DOMAIN if plan.bad else 0)
     outcome = importing.Outcome()  # filled batch by batch as they commit
 
@@ -106,14 +114,34 @@ def import_couriers(
     try:
         run(ctx, work)
     except KeyboardInterrupt:
-        _interrupted(file, plan, outcome, atomic=atomic)
+        _interrupted(file, plan, outcome, atomic=atomic, resume=resume)
+        if listed is not None:
+            _write_duplicates(listed, _duplicates(plan, outcome))
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    _report(plan, outcome, as_json=as_json, imported=True, duplicates_file=duplicates_file)
+    _report(plan, outcome, as_json=as_json, imported=True, listed=listed)
     if plan.bad:
         raise typer.Exit(EXIT_DOMAIN)
 
 
-def _interrupted(file: Path, plan: importing.Plan, outcome: importing.Outcome, *, atomic: bool) -> None:
+def _open_duplicates(path: Path | None) -> _Listed | None:
+    if path is None:
+        return None
+    try:
+        return _Listed(path, path.open("w", newline="", encoding="utf-8"))
+    except OSError as exc:
+        raise UsageProblem(f"--duplicates {path}: cannot write there ({exc.strerror})") from exc
+
+
+def _resume_command(file: Path, *, batch_size: int, atomic: bool, duplicates_file: Path | None) -> str:
+    words = ["courier", "couriers", "import", str(file), "--batch-size", str(batch_size)]
+    words += ["--atomic"] if atomic else []
+    words += ["--duplicates", str(duplicates_file)] if duplicates_file is not None else []
+    return shlex.join(words)
+
+
+def _interrupted(
+    file: Path, plan: importing.Plan, outcome: importing.Outcome, *, atomic: bool, resume: str
+) -> None:
     """What Ctrl-C left: the committed batches stay, the one in progress was rolled back."""
     if atomic or outcome.batches == 0:
         note(f"interrupted: nothing was imported from {file} (no batch was committed)")
@@ -121,12 +149,12 @@ def _interrupted(file: Path, plan: importing.Plan, outcome: importing.Outcome, *
     left = len(plan.good) - outcome.created - len(outcome.duplicates)
     note(
         f"interrupted: {outcome.created} couriers created in {outcome.batches} committed batches "
-        f"(rows up to line {outcome.last_line}); the batch in progress was rolled back, "
-        f"{left} valid rows are not imported"
+        f"(rows up to line {outcome.last_line}); the batch in progress was rolled back (or, when "
+        f"interrupted during its commit, committed: a new run skips it), {left} valid rows are not imported"
     )
     note(
-        f"to resume, run the same command again: rows already imported are skipped as duplicates "
-        f"(phone already registered): courier couriers import {file}"
+        "to resume, run the same command again: rows already imported are skipped as duplicates "
+        f"(phone already registered): {resume}"
     )
 
 
@@ -172,13 +200,28 @@ def _progress(total: int, *, shown: bool) -> Iterator[Callable[[importing.Outcom
                 return  # one batch did it all: the summary says the rest
             last = time.monotonic()
             created, through = outcome.created, outcome.last_line
-            note(f"imported {done} of {total} rows ({created} created), up to line {through}")
+            if outcome.committed:
+                note(f"imported {done} of {total} rows ({created} created), up to line {through}")
+            else:
+                note(f"written {done} of {total} rows, up to line {through}; committed at the end (--atomic)")
 
     yield line
 
 
-def _write_duplicates(path: Path, duplicates: list[importing.Duplicate]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as stream:
+@dataclass(frozen=True)
+class _Listed:
+    """``--duplicates FILE``, opened before the import."""
+
+    path: Path
+    stream: TextIO
+
+
+def _duplicates(plan: importing.Plan, outcome: importing.Outcome) -> list[importing.Duplicate]:
+    return sorted(plan.duplicates + outcome.duplicates, key=lambda d: d.line)
+
+
+def _write_duplicates(listed: _Listed, duplicates: list[importing.Duplicate]) -> None:
+    with listed.stream as stream:
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(("line", "phone", "reason"))
         writer.writerows((d.line, d.phone, d.reason) for d in duplicates)
@@ -190,11 +233,12 @@ def _report(
     *,
     as_json: bool,
     imported: bool,
-    duplicates_file: Path | None = None,
+    listed: _Listed | None = None,
 ) -> None:
-    duplicates = sorted(plan.duplicates + outcome.duplicates, key=lambda d: d.line)
-    if duplicates_file is not None:
-        _write_duplicates(duplicates_file, duplicates)
+    duplicates = _duplicates(plan, outcome)
+    duplicates_file = listed.path if listed is not None else None
+    if listed is not None:
+        _write_duplicates(listed, duplicates)
     summary = {
         "rows": plan.rows,
         "created": outcome.created,
