@@ -406,10 +406,13 @@ def _cli_startup(results: dict[str, Any]) -> str:
     rows = [
         (c["command"], c["median_s"], ", ".join(f"{s:.3f}" for s in c["runs_s"]), c["target_s"], c["met"])
         for c in found.values()
+        if isinstance(c, dict)
     ]
     return (
         "\n## The CLI's start-up\n\nA new process from the venv's `courier` script, bytecode written as "
-        "Python does by default (the first run is not counted).\n\n"
+        "Python does by default (the first run is not counted)."
+        + (f" Measured by a run of its own: `{found['measured_by']}`." if found.get("measured_by") else "")
+        + "\n\n"
         + table(("command", "median s", "runs s", "target s", "met"), rows)
     )
 

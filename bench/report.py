@@ -132,6 +132,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     for case in results.get("cli_startup", {}).values():
+        if not isinstance(case, dict):
+            continue
         out.append(
             {
                 "target": f"`{case['command']}` within {case['target_s']} s (median)",
