@@ -14,8 +14,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
-from courier_core.model import MAX_ID, MAX_NAME_LENGTH, MAX_ORDER_ID_LENGTH
-from courier_http.errors import ApiError, invalid_field, missing_field
+from courier_core.model import MAX_ID, MAX_ORDER_ID_LENGTH
+from courier_http.errors import FIELD_RULES, ApiError, invalid_field, missing_field
 
 T = TypeVar("T")
 
@@ -50,8 +50,7 @@ OrderId = Annotated[str, _documented(ORDER_ID_SCHEMA)]
 Name = Annotated[
     str,
     msgspec.Meta(
-        description=f"1-{MAX_NAME_LENGTH} letters of any script with single spaces, hyphens or apostrophes "
-        "between (surrounding spaces are trimmed)",
+        description=FIELD_RULES["name"],
         extra_json_schema={"format": NAME_FORMAT},
     ),
 ]
@@ -187,15 +186,7 @@ class BodyDecoder(Generic[T]):
 
     def _checked(self, body: bytes) -> T:
         """``decode`` of a body with text fields: ``""`` in one of them is looked at."""
-        try:
-            value = self._decode(body)
-        except msgspec.ValidationError as exc:
-            return self._refused(body, exc)[0]
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            raise ApiError.of("invalid_json") from None
-        if b'""' in body and self._has_empty(value):  # an empty JSON string is spelt "" in the bytes
-            return self._empty(value)[0]
-        return value
+        return self.decode_seed(body)[0]
 
     def decode_seed(self, body: bytes) -> tuple[T, bool]:
         """The body and whether a ``""`` was dropped from it as "not given" (the seed's way only)."""
@@ -205,7 +196,7 @@ class BodyDecoder(Generic[T]):
             return self._refused(body, exc)
         except (msgspec.DecodeError, UnicodeDecodeError):
             raise ApiError.of("invalid_json") from None
-        if b'""' in body and self._has_empty(value):
+        if b'""' in body and self._has_empty(value):  # an empty JSON string is spelt "" in the bytes
             return self._empty(value)
         return value, False
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import msgspec
 
 from courier_core import errors as core
-from courier_core.model import MAX_ID, MAX_NAME_LENGTH, MAX_ORDER_ID_LENGTH
+from courier_core.model import MAX_ID, MAX_NAME_LENGTH, MAX_ORDER_ID_LENGTH, CourierStatus, TransportType
 
 # The seed's messages, kept verbatim (api.md, "Errors").
 MESSAGES: dict[str, str] = {
@@ -72,8 +72,10 @@ FIELD_RULES: dict[str, str] = {
     "name": f"1-{MAX_NAME_LENGTH} letters of any script with single spaces, hyphens or apostrophes between "
     "(surrounding spaces are trimmed)",
     "phone": "'+' and 11 digits, e.g. +79990001122",
-    "status": "one of available, paused (busy is set by the service)",
-    "transport_type": "one of on_foot, scooter, car",
+    "status": "one of "
+    + ", ".join(s for s in CourierStatus if s is not CourierStatus.BUSY)
+    + " (busy is set by the service)",
+    "transport_type": "one of " + ", ".join(TransportType),
     "order_id": f"1-{MAX_ORDER_ID_LENGTH} characters, not blank, no control characters",
     "courier_id": _ID_RULE,
     "to_courier_id": _ID_RULE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,18 +31,24 @@ def sockets_gone(url: str) -> bool:
     (the embedded server keeps its socket in its data directory), but no new connection can be made
     and PostgreSQL shuts itself down within a minute: not ready. TCP hosts are left to the ping.
     """
+    sockets = _unix_sockets(url)
+    return bool(sockets) and not any(s.exists() for s in sockets)
+
+
+@functools.lru_cache(maxsize=8)
+def _unix_sockets(url: str) -> tuple[Path, ...]:
+    """The socket files of ``url`` when every host is a directory (parsed once per URL, not per probe)."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.Error:
-        return False
+        return ()
     hosts = str(params.get("host") or "").split(",")
     ports = str(params.get("port") or "5432").split(",")
-    sockets = [
-        Path(host) / f".s.PGSQL.{ports[i] if i < len(ports) else ports[-1]}"
-        for i, host in enumerate(hosts)
-        if host.startswith("/")
-    ]
-    return bool(sockets) and len(sockets) == len(hosts) and not any(s.exists() for s in sockets)
+    if not all(host.startswith("/") for host in hosts):
+        return ()
+    return tuple(
+        Path(host) / f".s.PGSQL.{ports[i] if i < len(ports) else ports[-1]}" for i, host in enumerate(hosts)
+    )
 
 
 class Probes(Protocol):
