@@ -16,7 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from courier_adapters.metrics import DatabaseCollector
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_http import schemas
-from courier_http.auth import metrics_token_ok, unauthorized
+from courier_http.auth import bearer, metrics_token_ok, unauthorized
 from courier_http.errors import unavailable
 from courier_http.exchange import Call, Reply
 from courier_http.routing import Operation
@@ -96,7 +96,7 @@ class OperationalApi:
 
     async def metrics(self, call: Call) -> Reply:
         if not metrics_token_ok(self._metrics_token, call.scope):
-            raise unauthorized()
+            raise unauthorized(sent=bearer(call.scope) is not None)
         collector = self._probes.collector
         if collector is not None:
             try:
