@@ -69,6 +69,15 @@ async def test_an_order_gets_one_delivery_at_most(services: Services) -> None:
         await services.deliveries.assign(AssignOrder(order_id="o1"))
 
 
+@pytest.mark.parametrize("reserved", ["assign", "unassign", "complete"])
+async def test_the_apis_fixed_paths_are_never_order_ids(services: Services, reserved: str) -> None:
+    await add_couriers(services, "available")
+    with pytest.raises(InvalidInput) as refused:
+        await services.deliveries.assign(AssignOrder(order_id=reserved))
+    assert refused.value.field == "order_id" and "reserved" in refused.value.message
+    assert (await assign(services, "Assign")).order_id == "Assign"  # only the exact paths
+
+
 async def test_a_finished_order_is_never_assigned(services: Services, clock: FakeClock) -> None:
     await add_couriers(services, "available")
     async with services.uow() as uow:

@@ -45,6 +45,7 @@ def test_missing_created_at_takes_the_broker_timestamp() -> None:
         (raw(order_id=42, status="created"), "order_id", "string"),
         (raw(order_id="   ", status="created"), "order_id", "string"),
         (raw(order_id="x" * 256, status="created"), "order_id", "1-255"),
+        (raw(order_id="complete", status="created"), "order_id", "reserved"),
         (raw(order_id="o", status=7), "status", "string"),
         (raw(order_id="o", status="s" * 33), "status", "1-32"),
         (raw(order_id="o", status="created", created_at="yesterday"), "created_at", "RFC 3339"),

@@ -127,6 +127,19 @@ def validate_order_id(value: object) -> str:
     return value
 
 
+# The HTTP API's fixed paths under /delivery/ (GET /delivery/{order_id} could never read these): no
+# order is assigned under them, whichever way it arrives (HTTP, the order stream, the CLI).
+RESERVED_ORDER_IDS = frozenset({"assign", "unassign", "complete"})
+
+
+def validate_new_order_id(value: object) -> str:
+    """An order id to assign: :func:`validate_order_id`, and not one of :data:`RESERVED_ORDER_IDS`."""
+    checked = validate_order_id(value)
+    if checked in RESERVED_ORDER_IDS:
+        raise InvalidInput("order_id", f"invalid order id: {checked!r} is reserved")
+    return checked
+
+
 def validate_limit(value: int, *, maximum: int = 1000) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise InvalidInput("limit", f"limit must be an integer from 1 to {maximum}")

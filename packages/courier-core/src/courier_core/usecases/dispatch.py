@@ -40,6 +40,7 @@ from courier_core.model import (
     validate_courier_id,
     validate_delivery_status,
     validate_limit,
+    validate_new_order_id,
     validate_order_id,
 )
 from courier_core.ports import (
@@ -182,7 +183,7 @@ class DeliveryService:
         return result
 
     async def _try(self, uow: UnitOfWork, command: AssignOrder) -> Assignment | Queued | DryRun:
-        order_id = validate_order_id(command.order_id)
+        order_id = validate_new_order_id(command.order_id)
         chosen = None if command.courier_id is None else validate_courier_id(command.courier_id, "courier_id")
         exclude = tuple(validate_courier_id(c, "exclude_courier_ids") for c in command.exclude_courier_ids)
         if command.wait and (chosen is not None or exclude):

@@ -29,6 +29,7 @@ from courier_core.errors import (
 from courier_core.model import (
     CANCELLED_ORDER_STATUSES,
     COMPLETED_ORDER_STATUSES,
+    RESERVED_ORDER_IDS,
     KnownOrder,
     is_finished_status,
     validate_order_id,
@@ -96,6 +97,8 @@ def decode_event(value: bytes | None, *, broker_time: datetime | None = None) ->
         order_id = validate_order_id(data["order_id"])
     except InvalidInput:
         raise InvalidEvent("order_id", "order_id must be a string of 1-255 characters") from None
+    if order_id in RESERVED_ORDER_IDS:  # never assigned (model.validate_new_order_id): poison, said so
+        raise InvalidEvent("order_id", f"order_id {order_id!r} is reserved (a path of the HTTP API)")
     return OrderEvent(order_id=order_id, status=_status(data), occurred_at=_occurred_at(data, broker_time))
 
 
