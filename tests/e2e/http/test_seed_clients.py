@@ -162,3 +162,15 @@ async def test_the_same_json_with_other_whitespace_replays_under_one_key(http: h
     again = await http.post("/courier", content=json.dumps(body, indent=2, sort_keys=True), headers=headers)
     assert first.status_code == again.status_code == 201, again.text
     assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+
+
+async def test_one_key_covers_a_request_however_the_seed_spells_its_keys(http: httpx.AsyncClient) -> None:
+    await pause_available(http)
+    await create_courier(http, "", new_phone())
+    order, key = order_id(), {"idempotency-key": order_id()}
+    first = await http.post("/delivery/assign", json={"order_ID": order}, headers=key)
+    again = await http.post("/delivery/assign", json={"order_id": order, "reason": "ignored"}, headers=key)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+    other = await http.post("/delivery/assign", json={"order_id": order_id()}, headers=key)
+    assert_error(other, 422, "idempotency_key_reused")

@@ -5,7 +5,7 @@ in tests/e2e/http/test_idempotency.py)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -13,8 +13,15 @@ import pytest
 from courier_adapters.postgres.idempotency import StoredKey
 from courier_core.actor import current_actor
 from courier_core.errors import DependencyUnavailable
+from courier_http.api import BusinessApi
 from courier_http.exchange import actor_of
-from courier_http.idempotency import IdempotencyMiddleware, key_scope, request_hash, request_hash_v1
+from courier_http.idempotency import (
+    IdempotencyMiddleware,
+    key_scope,
+    request_hash,
+    request_hash_v1,
+    request_hash_v2,
+)
 from courier_http.worker import ExpiryWorker
 
 Message = dict[str, Any]
@@ -215,8 +222,9 @@ def test_keys_are_scoped_by_the_tokens_name_and_requests_hashed_without_the_pref
 
 
 class _Route:
-    def __init__(self, template: str) -> None:
+    def __init__(self, template: str, meanings: dict[str, Any] | None = None) -> None:
         self.template = template
+        self.meanings = meanings or {}
 
 
 def test_the_fingerprint_is_the_requests_meaning_not_its_bytes() -> None:
@@ -233,6 +241,41 @@ def test_the_fingerprint_is_the_requests_meaning_not_its_bytes() -> None:
     assert request_hash(handover | {"path_params": {"id": "1"}}, b"{}") != request_hash(
         other | {"path_params": {"id": "2"}}, b"{}"
     )
+
+
+def test_a_body_is_compared_as_the_route_reads_it_at_its_prefix() -> None:
+    root = BusinessApi(cast(Any, None), seed=True).bodies
+    strict = BusinessApi(cast(Any, None)).bodies
+    seed = request(b"k", path="/delivery/assign") | {
+        "endpoint": _Route("/delivery/assign", {"POST": root.assign.decode})
+    }
+    v1 = seed | {
+        "path": "/api/v1/delivery/assign",
+        "endpoint": _Route("/delivery/assign", {"POST": strict.assign.decode}),
+    }
+    spelt = request_hash(seed, b'{"order_id": "a"}')
+    assert request_hash(seed, b'{"order_ID": "a", "note": "ignored"}') == spelt  # the seed's way: one request
+    assert request_hash(v1, b'{"order_id":"a"}') == spelt  # a body both prefixes read alike
+    assert request_hash(v1, b'{"order_ID": "a"}') != spelt  # refused under /api/v1: compared as JSON
+    assert request_hash(seed, b'{"order_id": "b"}') != spelt
+    update = request(b"k", path="/courier", method="PUT") | {
+        "endpoint": _Route("/courier", {"PUT": root.update.decode_seed})
+    }
+    # "" is "not given" at the root, yet a PUT of nothing but ""s means "change nothing": not {"id": 1}
+    assert request_hash(update, b'{"id": 1, "name": ""}') != request_hash(update, b'{"id": 1}')
+    assert request_hash(update, b'{"id": 1, "name": ""}') == request_hash(update, b'{"ID": 1, "Name": ""}')
+
+
+async def test_rows_of_version_2_compare_the_body_as_json() -> None:
+    keys, inner = MemoryKeys(), Counting()
+    app = IdempotencyMiddleware(inner, store=lambda: keys)
+    stored = request_hash_v2(request(b"two"), b'{"a":1}')
+    assert stored.startswith(b"v2:") and stored != request_hash(request(b"two"), b'{"a":1}')
+    keys.rows["", "two"] = StoredKey(stored, 201, [["content-type", "application/json"]], b'{"run":0}')
+    again = await call(app, request(b"two"), b'{ "a": 1 }')
+    assert inner.runs == 0 and again[1]["body"] == b'{"run":0}'
+    other = await call(app, request(b"two"), b'{"a": 2}')
+    assert status_of(other) == 422 and inner.runs == 0
 
 
 async def test_the_same_json_with_other_whitespace_replays() -> None:

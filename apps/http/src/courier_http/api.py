@@ -17,7 +17,7 @@ import msgspec
 
 from courier_core import views
 from courier_core.errors import InvalidInput, PreconditionFailed
-from courier_core.model import MAX_ID, DeliveryCursor, DryRun, Queued
+from courier_core.model import MAX_ID, RESERVED_ORDER_IDS, DeliveryCursor, DryRun, Queued
 from courier_core.usecases import (
     AssignOrder,
     CourierService,
@@ -29,7 +29,7 @@ from courier_core.usecases import (
     UpdateCourier,
 )
 from courier_http import bodies, schemas
-from courier_http.errors import ApiError, invalid_field
+from courier_http.errors import ApiError
 from courier_http.exchange import Call, Reply
 from courier_http.routing import Operation, QueryParam
 
@@ -140,7 +140,6 @@ def listing(call: Call, items: list[dict[str, Any]], headers: list[tuple[bytes, 
 
 
 # Fixed paths under /delivery/: never an order id (GET /delivery/assign is a wrong method, 405).
-RESERVED_ORDER_IDS = frozenset({"assign", "unassign", "complete"})
 POST_ONLY = (b"allow", b"POST")
 SEED_TRANSPORT_KEY = "transport-type"  # the seed's key of a courier's transport type
 
@@ -151,6 +150,18 @@ def seed_courier(view: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+class _Decoders:
+    """The body decoders of the business routes at one prefix (the handlers' and the
+    Idempotency-Key's: one reading of a body)."""
+
+    def __init__(self, seed: bool) -> None:
+        self.create = bodies.BodyDecoder(bodies.CreateCourierBody, seed=bodies.SEED_COURIER if seed else None)
+        self.update = bodies.BodyDecoder(bodies.UpdateCourierBody, seed=bodies.SEED_UPDATE if seed else None)
+        self.order = bodies.BodyDecoder(bodies.OrderBody, seed=bodies.SEED_ORDER if seed else None)
+        self.assign = bodies.BodyDecoder(bodies.AssignBody, seed=bodies.SEED_ORDER if seed else None)
+        self.handover = bodies.BodyDecoder(bodies.HandoverBody)
+
+
 class BusinessApi:
     """Handlers of the business routes; ``seed``: those of the unversioned paths (the seed's clients:
     lenient bodies and queries, ``transport-type`` in courier objects; ``api.md``, "Seed clients")."""
@@ -158,13 +169,7 @@ class BusinessApi:
     def __init__(self, services: Services, *, seed: bool = False) -> None:
         self.s = services
         self.seed = seed
-        self._create = bodies.BodyDecoder(
-            bodies.CreateCourierBody, seed=bodies.SEED_COURIER if seed else None
-        )
-        self._update = bodies.BodyDecoder(bodies.UpdateCourierBody, seed=bodies.SEED_UPDATE if seed else None)
-        self._order = bodies.BodyDecoder(bodies.OrderBody, seed=bodies.SEED_ORDER if seed else None)
-        self._assign = bodies.BodyDecoder(bodies.AssignBody, seed=bodies.SEED_ORDER if seed else None)
-        self._handover = bodies.BodyDecoder(bodies.HandoverBody)
+        self.bodies = _Decoders(seed)
 
     def _query(self, call: Call, allowed: frozenset[str]) -> dict[str, str]:
         return query_args(call, allowed, seed=self.seed)
@@ -191,7 +196,7 @@ class BusinessApi:
         return Reply(200, seed_courier(view) if self.seed else view, [etag(courier.version)])
 
     async def create_courier(self, call: Call) -> Reply:
-        body = self._create.decode(call.body)
+        body = self.bodies.create.decode(call.body)
         courier = await self.s.couriers.create(
             CreateCourier(body.name, body.phone, body.status, body.transport_type)
         )
@@ -199,7 +204,7 @@ class BusinessApi:
         return Reply(201, {"id": courier.id, "message": CREATED}, [location])
 
     async def update_courier(self, call: Call) -> Reply:
-        body, emptied = self._update.decode_seed(call.body)
+        body, emptied = self.bodies.update.decode_seed(call.body)
         expected = if_match(call.header(b"if-match"))
         if emptied and body.name is body.phone is body.status is body.transport_type is None:
             # The seed's PUT sends every field, "" for unchanged: nothing left to change is a 200.
@@ -217,9 +222,7 @@ class BusinessApi:
         return Reply(200, {"message": DELETED})
 
     async def assign(self, call: Call) -> Reply:
-        body = self._assign.decode(call.body)
-        if body.order_id in RESERVED_ORDER_IDS:  # GET /delivery/<it> could never read it
-            raise invalid_field("order_id")
+        body = self.bodies.assign.decode(call.body)
         result = await self.s.deliveries.assign(
             AssignOrder(
                 order_id=body.order_id,
@@ -236,11 +239,11 @@ class BusinessApi:
         return Reply(200, views.assignment_view(result))
 
     async def unassign(self, call: Call) -> Reply:
-        outcome = await self.s.deliveries.unassign(self._order.decode(call.body).order_id)
+        outcome = await self.s.deliveries.unassign(self.bodies.order.decode(call.body).order_id)
         return Reply(200, views.outcome_view(outcome))
 
     async def complete(self, call: Call) -> Reply:
-        outcome = await self.s.deliveries.complete(self._order.decode(call.body).order_id)
+        outcome = await self.s.deliveries.complete(self.bodies.order.decode(call.body).order_id)
         return Reply(200, views.outcome_view(outcome))
 
     async def get_delivery(self, call: Call) -> Reply:
@@ -257,7 +260,7 @@ class BusinessApi:
 
     async def hand_over(self, call: Call) -> Reply:
         courier_id = path_id(call.path_params["id"])
-        body = self._handover.decode(call.body)
+        body = self.bodies.handover.decode(call.body)
         handover = await self.s.deliveries.hand_over(HandOver(courier_id, body.to_courier_id))
         return Reply(200, views.handover_view(handover))
 
@@ -333,17 +336,19 @@ def operations(api: BusinessApi) -> list[Operation]:
            answer=schemas.Message, errors=(400, 404, 409)),
         op("POST", "/courier", api.create_courier, "Create a courier", status=201,
            body=bodies.CreateCourierBody, answer=schemas.Created, errors=(400, 409, 413),
-           answer_headers=("Location",)),
+           answer_headers=("Location",), meaning=api.bodies.create.decode),
         op("PUT", "/courier", api.update_courier, "Change some of a courier's fields",
            body=bodies.UpdateCourierRequest, answer=schemas.Message, errors=(400, 404, 409, 412, 413),
-           query=(IF_MATCH,), answer_headers=("ETag",)),
+           query=(IF_MATCH,), answer_headers=("ETag",), meaning=api.bodies.update.decode_seed),
         op("POST", "/delivery/assign", api.assign, "Assign an order to a courier",
            body=bodies.AssignRequest, answer=schemas.AssignAnswer, errors=(400, 404, 409, 413),
-           also=((202, schemas.Queued),)),
+           also=((202, schemas.Queued),), meaning=api.bodies.assign.decode),
         op("POST", "/delivery/unassign", api.unassign, "Undo an order's active delivery",
-           body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413)),
+           body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413),
+           meaning=api.bodies.order.decode),
         op("POST", "/delivery/complete", api.complete, "Complete an order's delivery",
-           body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413)),
+           body=bodies.OrderBody, answer=schemas.Outcome, errors=(400, 404, 413),
+           meaning=api.bodies.order.decode),
         op("GET", "/delivery/{order_id}", api.get_delivery, "Get an order's delivery",
            answer=schemas.Delivery, errors=(400, 404, 405)),
         op("GET", "/deliveries", api.list_deliveries, "List deliveries, newest assignment first",
@@ -366,7 +371,8 @@ def v1_operations(api: BusinessApi) -> list[Operation]:
            answer=list[schemas.Waiting], errors=(400,), query=(LIMIT,)),
         op("POST", "/courier/{id}/handover", api.hand_over,
            "Move the courier's active delivery to another available courier (deadline kept), all or nothing",
-           body=bodies.HandoverBody, answer=schemas.Handover, errors=(400, 404, 409, 413)),
+           body=bodies.HandoverBody, answer=schemas.Handover, errors=(400, 404, 409, 413),
+           meaning=api.bodies.handover.decode),
         op("GET", "/courier/{id}/history", api.courier_history,
            "The courier's changes (status, profile), oldest first, with who made them",
            answer=list[schemas.HistoryEntry], errors=(400, 404), query=(HISTORY_LIMIT,), etag=True),

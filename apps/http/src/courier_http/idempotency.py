@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -59,28 +59,57 @@ def key_scope(scope: Scope) -> str:
     return name if len(name) <= MAX_SCOPE else hashlib.sha256(name.encode()).hexdigest()
 
 
-FINGERPRINT_V2 = b"v2:"  # the prefix of today's fingerprints; a bare SHA-256 is a row of version 1
+FINGERPRINT = b"v3:"  # the prefix of today's fingerprints
+FINGERPRINT_V2 = b"v2:"  # the body compared as JSON; a bare SHA-256 is a row of version 1
 
 
 def request_hash(scope: Scope, body: bytes) -> bytes:
     """What makes two requests the same, by meaning: the method, the route's template (either prefix:
-    one route) with its path parameters, the query, and the body decoded and canonicalised (keys
-    sorted, no whitespace; a body that is not JSON counts as its bytes). Versioned: see
+    one route) with its path parameters, the query, and the body as the route's handler reads it at
+    this prefix (``Operation.meaning``: at the root ``{"order_ID": "a"}`` is ``{"order_id": "a"}``),
+    canonicalised; a body the handler refuses, or a route with no body decoder, is compared as JSON
+    (keys sorted, no whitespace), and a body that is not JSON as its bytes. Versioned: see
     :func:`same_request`."""
+    meaning = _meaning(scope, body)
+    return FINGERPRINT + _digest(scope, _json_canonical(body) if meaning is None else meaning)
+
+
+def _meaning(scope: Scope, body: bytes) -> bytes | None:
+    meanings: dict[str, Any] = getattr(scope.get("endpoint"), "meanings", {})
+    decode = meanings.get(scope["method"])
+    if decode is None:
+        return None
+    try:
+        value = decode(body)
+    except ApiError:  # refused: the 400 is kept for this body, compared as JSON
+        return None
+    return b"\0meaning\0" + msgspec.json.encode(msgspec.to_builtins(value), order="sorted")
+
+
+def _json_canonical(body: bytes) -> bytes:
+    try:
+        return msgspec.json.encode(msgspec.json.decode(body), order="sorted")
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return b"\0raw\0" + body
+
+
+def _digest(scope: Scope, canonical: bytes) -> bytes:
     template: str | None = getattr(scope.get("endpoint"), "template", None)
     if template is None:  # not routed (a bare app in a test): the path without the prefix
         template = scope["path"].removeprefix(_API_PREFIX.decode())
     params = sorted((str(k), str(v)) for k, v in scope.get("path_params", {}).items())
     query = sorted(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
-    try:
-        canonical = msgspec.json.encode(msgspec.json.decode(body), order="sorted")
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        canonical = b"\0raw\0" + body
     digest = hashlib.sha256(scope["method"].encode())
     for part in (template.encode(), msgspec.json.encode(params), msgspec.json.encode(query), canonical):
         digest.update(b"\0%d\0" % len(part))
         digest.update(part)
-    return FINGERPRINT_V2 + digest.digest()
+    return digest.digest()
+
+
+def request_hash_v2(scope: Scope, body: bytes) -> bytes:
+    """Version 2 (rows stored before version 3, compared this way until they expire): as version 3
+    but the body always compared as JSON."""
+    return FINGERPRINT_V2 + _digest(scope, _json_canonical(body))
 
 
 def request_hash_v1(scope: Scope, body: bytes) -> bytes:
@@ -98,8 +127,10 @@ def request_hash_v1(scope: Scope, body: bytes) -> bytes:
 
 def same_request(stored: bytes, scope: Scope, body: bytes, digest: bytes) -> bool:
     """Whether a stored fingerprint is this request's, compared the way its version was made."""
-    if stored.startswith(FINGERPRINT_V2):
+    if stored.startswith(FINGERPRINT):
         return stored == digest
+    if stored.startswith(FINGERPRINT_V2):
+        return stored == request_hash_v2(scope, body)
     return stored == request_hash_v1(scope, body)
 
 

@@ -5,7 +5,7 @@ The same :class:`Operation` list drives the router and the OpenAPI document, so 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -46,14 +46,24 @@ class Operation:
     # The handler is a plain ASGI app that answers by itself (the live stream): no body read, no
     # request deadline, no Reply.
     raw: bool = False
+    # What the handler reads the body as (its decoder, at this prefix): an Idempotency-Key compares
+    # requests by it, so two spellings of one request are one request (idempotency.request_hash).
+    meaning: Callable[[bytes], Any] | None = None
 
 
 class MethodEndpoint:
-    """One path's endpoints by HTTP method (HEAD served by GET); ``template`` names the route."""
+    """One path's endpoints by HTTP method (HEAD served by GET); ``template`` names the route;
+    ``meanings``: the body decoders of its methods that have one (see :attr:`Operation.meaning`)."""
 
-    def __init__(self, template: str, endpoints: dict[str, ASGIApp]) -> None:
+    def __init__(
+        self,
+        template: str,
+        endpoints: dict[str, ASGIApp],
+        meanings: dict[str, Callable[[bytes], Any]] | None = None,
+    ) -> None:
         self.template = template
         self._endpoints = endpoints
+        self.meanings = meanings or {}
         if "GET" in endpoints:
             self._endpoints["HEAD"] = endpoints["GET"]
 
@@ -72,7 +82,10 @@ def routes(
     ``trailing_slash``: each path is served with a trailing slash too (the seed's clients send
     ``POST /courier/``, and a redirect loses the body with many clients), under the same template."""
     by_path: dict[str, dict[str, ASGIApp]] = {}
+    meanings: dict[str, dict[str, Callable[[bytes], Any]]] = {}
     for op in operations:
+        if op.meaning is not None:
+            meanings.setdefault(op.path, {})[op.method] = op.meaning
         by_path.setdefault(op.path, {})[op.method] = (
             cast(ASGIApp, op.handler)
             if op.raw
@@ -80,7 +93,7 @@ def routes(
         )
     table: list[Route] = []
     for path, endpoints in by_path.items():
-        endpoint = MethodEndpoint(path, endpoints)
+        endpoint = MethodEndpoint(path, endpoints, meanings.get(path))
         for served in (path, f"{path}/") if trailing_slash else (path,):
             table.append(Route(served, endpoint, methods=list(endpoints), middleware=list(middleware)))
     return table
