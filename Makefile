@@ -120,6 +120,12 @@ lint: sync ## ruff, ruff format --check, mypy --strict, import boundaries
 	$(UV) run --frozen mypy packages apps bench
 	$(UV) run --frozen lint-imports
 
+COMPILED_SQL ?= packages/courier-adapters/src/courier_adapters/postgres/compiled.py
+.PHONY: sql
+sql: sync ## Compile the adapter's SQLAlchemy statements ahead of time (postgres/compiled.py)
+	$(UV) run --frozen python -c "from courier_adapters.postgres.statements import write_compiled; write_compiled('$(COMPILED_SQL)')"
+	$(UV) run --frozen ruff format --quiet --config "$(CURDIR)/pyproject.toml" "$(COMPILED_SQL)"
+
 .PHONY: format
 format: sync ## Format the code and fix what ruff can
 	$(UV) run --frozen ruff format .

@@ -301,7 +301,8 @@ def test_tokens_guard_business_routes_and_metrics(database_url: str, tmp_path: P
             assert http.post(f"{prefix}/courier", json=body, headers=write).status_code == 201
         assert http.get("/ping").status_code == 200  # operational routes need no token
         assert_error(http.get("/metrics"), 401, "unauthorized", "authentication required")
-        wrong = http.get("/metrics", headers={"authorization": "Bearer let-me-in"})  # an API token is not the scrape token
+        # an API token is not the scrape token
+        wrong = http.get("/metrics", headers={"authorization": "Bearer let-me-in"})
         assert_error(wrong, 401, "unauthorized", "invalid token")
         assert http.get("/metrics", headers={"authorization": "Bearer scrape-me"}).status_code == 200
         assert api.stop() == 0

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
 import typer
@@ -21,16 +21,27 @@ from dependency_injector import containers, providers
 
 from courier_adapters.bootstrap import DatabaseTarget, resolve_database
 from courier_adapters.containers import Adapters, UseCases
-from courier_adapters.postgres.bulk import BulkUnitOfWorkFactory
 from courier_adapters.settings import Settings, load_settings
 from courier_cli.stacklock import vanished_database
 from courier_core.actor import set_actor
 from courier_core.errors import CourierError, DependencyUnavailable
 
+if TYPE_CHECKING:
+    from courier_adapters.postgres.bulk import BulkUnitOfWorkFactory
+    from courier_adapters.postgres.database import PostgresDatabase
+
 T = TypeVar("T")
 CONNECT_TIMEOUT = 5
 ACTOR = "cli"  # who history says made the CLI's changes
 _LOG_HANDLER = "_courier_cli"
+
+
+def bulk_unit_of_work(database: PostgresDatabase) -> BulkUnitOfWorkFactory:
+    """The import's unit of work; imported when used: it builds statements with SQLAlchemy, which
+    no other command loads (``courier couriers get`` starts faster without it)."""
+    from courier_adapters.postgres.bulk import BulkUnitOfWorkFactory
+
+    return BulkUnitOfWorkFactory(database)
 
 
 class Cli(containers.DeclarativeContainer):
@@ -40,7 +51,7 @@ class Cli(containers.DeclarativeContainer):
     database_url = providers.Dependency(instance_of=str)
     adapters = providers.Container(Adapters, settings=settings, database_url=database_url)
     use_cases = providers.Container(UseCases, adapters=adapters)
-    bulk_uow = providers.Singleton(BulkUnitOfWorkFactory, adapters.database)
+    bulk_uow = providers.Singleton(bulk_unit_of_work, adapters.database)
 
 
 @dataclass

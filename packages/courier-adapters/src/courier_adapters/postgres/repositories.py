@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from courier_adapters.postgres import statements as sql
+from courier_adapters.postgres import compiled as sql
 from courier_adapters.postgres.database import Row, Session
 from courier_core.model import (
     Courier,
