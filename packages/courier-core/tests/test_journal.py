@@ -300,3 +300,25 @@ async def test_at_risk_lists_active_deliveries_past_most_of_their_window(
     ]
     with pytest.raises(InvalidInput):
         await services.deliveries.list(ListDeliveries(status="completed", at_risk=True))
+
+
+@pytest.mark.parametrize("frees", ["unassign", "complete", "expire"])
+async def test_every_way_of_freeing_a_courier_gives_it_the_oldest_waiting_order(
+    services: Services, clock: FakeClock, frees: str
+) -> None:
+    await courier(services, 1)
+    await services.deliveries.assign(AssignOrder("o-1"))
+    # (a handover cannot free a courier while an order waits: its target would have taken the order)
+    await services.deliveries.assign(AssignOrder("w-1", wait=True))  # nobody free: it waits
+    if frees == "expire":
+        clock.advance(timedelta(hours=1))
+        assert await services.deliveries.release_expired() == 1
+    else:
+        await getattr(services.deliveries, frees)("o-1")
+    assert (await services.deliveries.get("w-1")).courier_id == 1
+    assert await services.deliveries.waiting() == []
+    # freed and given the order in one transaction: busy throughout, so no status change recorded
+    assert [e for e in history(services, Subject.COURIER, "1") if e[0] == "status"] == [
+        ("status", "available", "busy")
+    ]
+    assert events(services)[-1] == ("delivery.assigned", "w-1")

@@ -18,7 +18,6 @@ from courier_cli.errors import UsageProblem
 from courier_core.errors import DependencyUnavailable, InvalidInput
 from courier_core.model import (
     Courier,
-    CourierStatus,
     NewCourier,
 )
 from courier_core.usecases import CreateCourier, WaitingQueue, journal
@@ -193,18 +192,8 @@ async def _serve_waiting(uow: BulkUnitOfWork, waiting: WaitingQueue, created: Se
     for courier in created:
         if not courier.is_available:
             continue
-        delivery = await waiting.give_courier(uow, courier)
-        if delivery is None:
+        if await waiting.offer(uow, courier) is None:
             break  # the queue is empty
-        await uow.couriers.save(courier)
-        await journal.courier_status_changed(
-            uow,
-            courier.id,
-            CourierStatus.AVAILABLE,
-            courier.status,
-            reason="assigned",
-            order_id=delivery.order_id,
-        )
         served += 1
     return served
 

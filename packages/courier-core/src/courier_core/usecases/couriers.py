@@ -93,14 +93,7 @@ class CourierService:
         async def work(uow: UnitOfWork) -> Courier:
             courier = await uow.couriers.add(new)
             await journal.courier_created(uow, courier)
-            before = courier.status
-            given = await self._waiting.give_courier(uow, courier)  # None unless available and wanted
-            if given is not None:
-                courier = await uow.couriers.save(courier)
-                await journal.courier_status_changed(
-                    uow, courier.id, before, courier.status, reason="assigned", order_id=given.order_id
-                )
-            return courier
+            return await self._waiting.offer(uow, courier) or courier  # None unless available and wanted
 
         return await in_transaction(self._uow, work)
 

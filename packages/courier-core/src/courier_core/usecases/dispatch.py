@@ -22,6 +22,7 @@ from courier_core.model import (
     CANDIDATES_CAP,
     Assignment,
     Courier,
+    CourierStatus,
     DeadlinePolicy,
     Decision,
     Delivery,
@@ -134,6 +135,33 @@ class WaitingQueue:
             await journal.delivery_assigned(uow, delivery, decision)
             self._metrics.assignment("assigned")
             return delivery
+
+    async def courier_freed(
+        self, uow: UnitOfWork, courier: Courier, *, before: CourierStatus, reason: str, order_id: str
+    ) -> Courier:
+        """``courier`` was freed (a delivery of ``order_id`` ended or moved away; its status was
+        ``before``): it takes the oldest waiting order, if any, is saved, and its status change is
+        recorded with ``reason``. Every path that frees a courier ends here. Returns it as saved."""
+        await self.give_courier(uow, courier)
+        saved = await uow.couriers.save(courier)
+        await journal.courier_status_changed(
+            uow, saved.id, before, saved.status, reason=reason, order_id=order_id
+        )
+        return saved
+
+    async def offer(self, uow: UnitOfWork, courier: Courier) -> Courier | None:
+        """An available ``courier`` (just created or imported, or found free by a sweep) takes the
+        oldest waiting order, if any; then it is saved and its change to busy recorded. Returns it as
+        saved, or ``None`` when it took nothing (the queue is empty, or it is not available)."""
+        before = courier.status
+        given = await self.give_courier(uow, courier)
+        if given is None:
+            return None
+        saved = await uow.couriers.save(courier)
+        await journal.courier_status_changed(
+            uow, saved.id, before, saved.status, reason="assigned", order_id=given.order_id
+        )
+        return saved
 
 
 class DeliveryService:
@@ -318,10 +346,8 @@ class DeliveryService:
         await journal.courier_status_changed(
             uow, target_id, target_before, target.status, reason="handed_over", order_id=delivery.order_id
         )
-        await self._waiting.give_courier(uow, source)
-        await uow.couriers.save(source)
-        await journal.courier_status_changed(
-            uow, source_id, source_before, source.status, reason="handed_over", order_id=delivery.order_id
+        await self._waiting.courier_freed(
+            uow, source, before=source_before, reason="handed_over", order_id=delivery.order_id
         )
         return Handover(
             order_id=delivery.order_id,
@@ -349,11 +375,7 @@ class DeliveryService:
         await uow.deliveries.remove(checked)
         await journal.delivery_ended(uow, delivery, "unassigned")
         courier.give_back_delivery()
-        await self._waiting.give_courier(uow, courier)
-        await uow.couriers.save(courier)
-        await journal.courier_status_changed(
-            uow, courier.id, before, courier.status, reason="unassigned", order_id=checked
-        )
+        await self._waiting.courier_freed(uow, courier, before=before, reason="unassigned", order_id=checked)
         return DeliveryOutcome(order_id=checked, courier_id=delivery.courier_id, status="unassigned")
 
     async def complete(self, order_id: object) -> DeliveryOutcome:
@@ -400,10 +422,8 @@ class DeliveryService:
         courier = await self._courier_of(uow, delivery)
         before = courier.status
         courier.finish_delivery()
-        await self._waiting.give_courier(uow, courier)
-        await uow.couriers.save(courier)
-        await journal.courier_status_changed(
-            uow, courier.id, before, courier.status, reason=change, order_id=delivery.order_id
+        await self._waiting.courier_freed(
+            uow, courier, before=before, reason=change, order_id=delivery.order_id
         )
 
     @staticmethod

@@ -35,7 +35,6 @@ from courier_core.model import (
     validate_order_id,
 )
 from courier_core.ports import Metrics, OrderGateway, UnitOfWork, UnitOfWorkFactory
-from courier_core.usecases import journal
 from courier_core.usecases.dispatch import AssignOrder, DeliveryService, WaitingQueue
 
 MAX_STATUS_LENGTH = 32  # the width of the known-status column
@@ -287,14 +286,8 @@ class WaitingSweeper:
                 picked = await uow.couriers.pick_available()
                 if picked is None:
                     break
-                courier, before = picked.courier, picked.courier.status
-                delivery = await self._waiting.give_courier(uow, courier)
-                if delivery is None:
+                if await self._waiting.offer(uow, picked.courier) is None:
                     break
-                await uow.couriers.save(courier)
-                await journal.courier_status_changed(
-                    uow, courier.id, before, courier.status, reason="assigned", order_id=delivery.order_id
-                )
                 assigned += 1
             await uow.commit()
         return assigned
