@@ -47,6 +47,20 @@ def test_a_stray_quote_is_a_usage_error_with_its_line(cli: Cli, write_csv: Calla
     assert "line 4: not valid CSV" in single_line_error(result)
 
 
+def test_a_row_with_an_extra_field_is_a_bad_row_named_with_its_line(
+    cli: Cli, write_csv: Callable[[str], Path]
+) -> None:
+    text = HEADER + _rows(1) + "Ivan,+79990009999,paused,car\n" + _rows(1, start=5)
+    result = cli("couriers", "import", str(write_csv(text)), "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [(e["line"], e["field"], e["reason"]) for e in report["errors"]] == [
+        (3, "row", "expected 3 fields, found 4")
+    ]
+    assert (report["rows"], report["created"]) == (3, 2)
+    assert "+79990009999" not in {c["phone"] for c in cli.json("couriers", "list")}
+
+
 def test_an_unknown_column_is_refused_and_an_exports_columns_are_read_back(
     cli: Cli, write_csv: Callable[[str], Path], tmp_path: Path
 ) -> None:
