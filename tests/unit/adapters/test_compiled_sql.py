@@ -60,7 +60,10 @@ def test_make_sql_writes_the_file_that_is_committed(tmp_path: Path) -> None:
     if make is None:
         pytest.skip("make is not installed")
     target = tmp_path / "compiled.py"
-    subprocess.run(
-        [make, "sql", f"COMPILED_SQL={target}"], cwd=ROOT, capture_output=True, check=True, timeout=120
-    )
+    # -o sync: the environment the tests run in is used as it is (no uv sync in the middle of a test run)
+    done = subprocess.run(
+        [make, "-o", "sync", "sql", f"COMPILED_SQL={target}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
     assert target.read_text() == Path(compiled.__file__).read_text()

@@ -182,7 +182,7 @@ class WaitingQueue:
     ) -> Courier:
         """``courier`` was freed (a delivery of ``order_id`` ended or moved away; its status was
         ``before``): it takes the oldest waiting order, if any, is saved, and its status change is
-        recorded with ``reason``. Every path that frees a courier ends here. Returns it as saved."""
+        recorded with ``reason``. Unassign, complete, expire and handover end here. Returns it as saved."""
         await self.give_courier(uow, courier)
         saved = await uow.couriers.save(courier)
         await journal.courier_status_changed(
