@@ -24,8 +24,8 @@ from courier_core.model import (
 )
 from courier_core.ports import CourierRepository, HistoryRepository, UnitOfWork, UnitOfWorkFactory
 from courier_core.usecases import journal
-from courier_core.usecases.dispatch import WaitingQueue
 from courier_core.usecases.transactions import in_transaction
+from courier_core.usecases.waiting import WaitingQueue
 
 
 @dataclass(frozen=True, slots=True)

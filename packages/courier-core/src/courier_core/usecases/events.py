@@ -35,7 +35,8 @@ from courier_core.model import (
     validate_order_id,
 )
 from courier_core.ports import Metrics, OrderGateway, UnitOfWork, UnitOfWorkFactory
-from courier_core.usecases.dispatch import AssignOrder, DeliveryService, WaitingQueue
+from courier_core.usecases.dispatch import AssignOrder, DeliveryService
+from courier_core.usecases.waiting import WaitingQueue
 
 MAX_STATUS_LENGTH = 32  # the width of the known-status column
 KNOWN_STATUSES = frozenset(

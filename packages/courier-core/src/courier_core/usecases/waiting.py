@@ -1,0 +1,93 @@
+"""The waiting queue's one rule: a courier that becomes free is given to the oldest waiting order,
+in the same transaction (:class:`WaitingQueue`). Every path that frees or adds a courier calls it.
+"""
+
+from __future__ import annotations
+
+from courier_core.model import (
+    Courier,
+    CourierStatus,
+    DeadlinePolicy,
+    Decision,
+    Delivery,
+    Strategy,
+)
+from courier_core.ports import (
+    Metrics,
+    UnitOfWork,
+)
+from courier_core.usecases import journal
+
+
+class WaitingQueue:
+    """Gives freed couriers to waiting orders, oldest first, inside the caller's transaction."""
+
+    def __init__(self, *, policy: DeadlinePolicy, metrics: Metrics) -> None:
+        self._policy = policy
+        self._metrics = metrics
+
+    async def give_courier(self, uow: UnitOfWork, courier: Courier) -> Delivery | None:
+        """Give the available ``courier`` to the oldest waiting order that still needs one.
+
+        Takes the queue's shared lock first, so an order being queued at this moment (which takes it
+        exclusively) is either seen here or sees this courier free: none waits next to a free courier.
+        Orders that finished or got a delivery meanwhile leave the queue on the way. The caller saves
+        the courier; returns the new delivery, if any.
+        """
+        if not courier.is_available:
+            return None
+        await uow.waiting.lock_queue(exclusive=False)
+        while True:
+            waiting = await uow.waiting.pop_oldest()  # its order is locked for us: no waiting on it
+            if waiting is None:
+                return None
+            known = await uow.orders.get(waiting.order_id)
+            if known is not None and known.is_finished:
+                continue
+            if await uow.deliveries.get(waiting.order_id) is not None:
+                continue
+            deliveries_before = courier.total_deliveries
+            delivery = courier.start_delivery(waiting.order_id, now=await uow.now(), policy=self._policy)
+            await uow.deliveries.add(delivery)
+            decision = Decision(
+                order_id=waiting.order_id,
+                courier_id=courier.id,
+                strategy=Strategy.WAITING_QUEUE,
+                candidates=1,
+                candidates_capped=False,
+                courier_deliveries=deliveries_before,
+                tie_break="oldest_waiting_order",
+                tied=1,
+                excluded=(),
+                decided_at=delivery.assigned_at,
+            )
+            await journal.delivery_assigned(uow, delivery, decision)
+            self._metrics.assignment("assigned")
+            return delivery
+
+    async def courier_freed(
+        self, uow: UnitOfWork, courier: Courier, *, before: CourierStatus, reason: str, order_id: str
+    ) -> Courier:
+        """``courier`` was freed (a delivery of ``order_id`` ended or moved away; its status was
+        ``before``): it takes the oldest waiting order, if any, is saved, and its status change is
+        recorded with ``reason``. Unassign, complete, expire and handover end here. Returns it as saved."""
+        await self.give_courier(uow, courier)
+        saved = await uow.couriers.save(courier)
+        await journal.courier_status_changed(
+            uow, saved.id, before, saved.status, reason=reason, order_id=order_id
+        )
+        return saved
+
+    async def offer(self, uow: UnitOfWork, courier: Courier) -> Courier | None:
+        """An available ``courier`` (just created or imported, or found free by a sweep) takes the
+        oldest waiting order, if any; then it is saved and its change to busy recorded. Returns it as
+        saved, or ``None`` when it took nothing (the queue is empty, or it is not available)."""
+        before = courier.status
+        given = await self.give_courier(uow, courier)
+        if given is None:
+            return None
+        saved = await uow.couriers.save(courier)
+        await journal.courier_status_changed(
+            uow, saved.id, before, saved.status, reason="assigned", order_id=given.order_id
+        )
+        return saved
