@@ -25,7 +25,7 @@ _AT_FIELD = re.compile(r"at `\$\.([A-Za-z_]+)")
 _WHOLE_FLOAT = re.compile(r"Expected `int( \| null)?`, got `float`")
 
 
-# What core's validators accept, as JSON Schema (model/validation.py: validate_courier_id, validate_order_id, ...).
+# What core's validators accept, as JSON Schema (model/validation.py: validate_courier_id, ...).
 ID_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _ORDER_ID_CHAR = r"[^\u0000-\u001f\u007f-\u009f]"  # no control characters
 _ORDER_ID_VISIBLE = r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
