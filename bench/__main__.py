@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             "skipped": ctx.skipped,
             "seconds": round(time.monotonic() - started, 1),
         }
+    if args.only != ",".join(SECTIONS) and json_path.exists():  # a partial run completes the last full one
+        results = report.merge(json.loads(json_path.read_text()), results, list(ctx.results))
     report.write(results, json_path=json_path, markdown_path=markdown_path)
     _summary(results, json_path, markdown_path)
     return 1 if ctx.failures else 0

@@ -154,6 +154,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def merge(earlier: dict[str, Any], partial: dict[str, Any], sections: list[str]) -> dict[str, Any]:
+    """A run of some sections (``--only``) folded into the full run it completes: its sections replace
+    the earlier ones, each saying which run measured it; everything else (the full run's meta, its other
+    sections) is kept, so that a partial run never loses the figures it did not measure."""
+    merged = dict(earlier)
+    measured_by = f"{partial['meta']['command']}, {partial['meta']['date'][:10]}"
+    for section in sections:
+        value = partial[section]
+        merged[section] = {**value, "measured_by": measured_by} if isinstance(value, dict) else value
+    merged["failures"] = [*earlier.get("failures", []), *partial["failures"]]
+    merged["skipped"] = [*earlier.get("skipped", []), *partial["skipped"]]
+    return merged
+
+
 def write(results: dict[str, Any], *, json_path: Path, markdown_path: Path) -> None:
     import json
 

@@ -132,3 +132,26 @@ def test_soak_may_overrun_its_budget_by_one_round_only_to_finish_the_count() -> 
     assert memory._time_left(time.monotonic(), 0, plan)  # within the budget
     assert memory._time_left(eleven_seconds_ago, 95, plan)  # 5 left at ~8.6/s: one round does it
     assert not memory._time_left(eleven_seconds_ago, 10, plan)  # 90 left at ~0.9/s: stop
+
+
+def test_a_partial_run_replaces_its_sections_and_keeps_the_full_runs_figures() -> None:
+    full = {
+        "meta": {"command": "make bench", "date": "2026-11-25T01:58:32Z"},
+        "http": {"rows": [1, 2]},
+        "cli_startup": {"get": {"median_s": 1.0}},
+        "failures": ["an old failure"],
+        "skipped": [],
+    }
+    partial = {
+        "meta": {"command": "python -m bench run --only cli", "date": "2026-12-04T00:52:50Z"},
+        "cli_startup": {"get": {"median_s": 0.5}},
+        "failures": [],
+        "skipped": ["a skipped case"],
+    }
+    merged = report.merge(full, partial, ["cli_startup"])
+    assert merged["meta"] == full["meta"] and merged["http"] == full["http"]
+    assert merged["cli_startup"] == {
+        "get": {"median_s": 0.5},
+        "measured_by": "python -m bench run --only cli, 2026-12-04",
+    }
+    assert (merged["failures"], merged["skipped"]) == (["an old failure"], ["a skipped case"])
