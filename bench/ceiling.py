@@ -82,14 +82,54 @@ def error(status: int, code: str) -> Response:
     return json_response({"error": {"code": code, "message": code.replace("_", " ")}}, status)
 
 
-async def one(conn: Conn, stmt: sql.Statement, **params: Any) -> Row | None:
-    cursor = await conn.execute(stmt.sql, stmt.params(**params))
-    return await cursor.fetchone()
+Sent = tuple[str, Mapping[str, Any] | None]
 
 
-async def every(conn: Conn, stmt: sql.Statement, **params: Any) -> list[Row]:
-    cursor = await conn.execute(stmt.sql, stmt.params(**params))
-    return await cursor.fetchall()
+class Tx:
+    """One transaction, sent the way ``TransactionSession`` sends it: ``BEGIN`` pipelined with the
+    first statement, deferred writes ahead of the next statement, the journal and ``COMMIT`` in one
+    pipeline (so the ceiling makes the round trips courier makes, no more)."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.pending: list[Sent] = [("BEGIN", None)]
+
+    def defer(self, stmt: sql.Statement, **params: Any) -> None:
+        self.pending.append((stmt.sql, stmt.params(**params)))
+
+    async def send(self, statements: list[Sent]) -> list[Any]:
+        if not self.pending and len(statements) == 1:
+            return [await self.conn.execute(*statements[0])]
+        async with self.conn.pipeline():
+            for query, params in self.pending:
+                await self.conn.execute(query, params)
+            self.pending = []
+            return [await self.conn.execute(query, params) for query, params in statements]
+
+    async def each(self, *statements: tuple[sql.Statement, dict[str, Any]]) -> list[Row | None]:
+        cursors = await self.send([(stmt.sql, stmt.params(**params)) for stmt, params in statements])
+        return [await cursor.fetchone() for cursor in cursors]
+
+    async def commit(self, journal: list[Sent]) -> None:
+        if self.pending == [("BEGIN", None)] and not journal:
+            return
+        await self.send([*journal, ("COMMIT", None)])
+
+    async def rollback(self) -> None:
+        if self.pending[:1] != [("BEGIN", None)]:
+            await self.conn.execute("ROLLBACK")
+
+
+async def one(tx: Tx, stmt: sql.Statement, **params: Any) -> Row | None:
+    (cursor,) = await tx.send([(stmt.sql, stmt.params(**params))])
+    row: Row | None = await cursor.fetchone()
+    return row
+
+
+async def every(tx: Tx, stmt: sql.Statement, **params: Any) -> list[Row]:
+    (cursor,) = await tx.send([(stmt.sql, stmt.params(**params))])
+    rows: list[Row] = await cursor.fetchall()
+    return rows
 
 
 def iso(value: datetime | None) -> str | None:
@@ -127,11 +167,11 @@ def journal_params(
     return {"journal": _json(doc)}
 
 
-_journal: contextvars.ContextVar[list[tuple[str, dict[str, Any]]]] = contextvars.ContextVar("journal")
+_journal: contextvars.ContextVar[list[Sent]] = contextvars.ContextVar("journal")
 
 
 async def flush(
-    conn: Conn,
+    conn: Tx,
     now: datetime,
     events: list[Event],
     changes: list[Change],
@@ -158,26 +198,20 @@ class Refused(Exception):
 
 
 @contextlib.asynccontextmanager
-async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
+async def transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Tx]:
     """``BEGIN``/``COMMIT`` (``ROLLBACK`` on error) sent as ``PostgresUnitOfWork`` sends them."""
     async with pool.connection() as conn:
-        await conn.execute("BEGIN")
-        journal: list[tuple[str, dict[str, Any]]] = []
+        tx = Tx(conn)
+        journal: list[Sent] = []
         token = _journal.set(journal)
         try:
-            yield conn
+            yield tx
         except BaseException:
-            await conn.execute("ROLLBACK")
+            await tx.rollback()
             raise
         finally:
             _journal.reset(token)
-        if journal:  # the journal's statement and COMMIT pipelined: one round trip
-            async with conn.pipeline():
-                for statement, params in journal:
-                    await conn.execute(statement, params)
-                await conn.execute("COMMIT")
-        else:
-            await conn.execute("COMMIT")
+        await tx.commit(journal)
 
 
 class Ceiling:
@@ -251,14 +285,16 @@ class Ceiling:
             }
         )
 
-    async def _assign(self, conn: Conn, order_id: str) -> tuple[Row, datetime]:
+    async def _assign(self, conn: Tx, order_id: str) -> tuple[Row, datetime]:
         """``DeliveryService.assign_in`` without a chosen courier and without waiting."""
-        locked = await one(conn, sql.order_lock(), order_id=order_id)
+        ids = {"order_id": order_id}
+        locked, known, delivery = await conn.each(
+            (sql.order_lock(), ids), (sql.order_get(), ids), (sql.delivery_get(False), ids)
+        )
         assert locked is not None
-        known = await one(conn, sql.order_get(), order_id=order_id)
         if known is not None and known[1] in FINISHED:
             raise Refused(409, "order_finished")
-        if await one(conn, sql.delivery_get(False), order_id=order_id) is not None:
+        if delivery is not None:
             raise Refused(409, "delivery_exists")
         courier = await one(conn, sql.courier_pick(False))
         if courier is None:  # every candidate locked? courier waits for the best one
@@ -266,13 +302,12 @@ class Ceiling:
         if courier is None:
             raise Refused(409, "no_available_couriers")
         deadline: datetime = locked[1] + DEADLINES[courier[4]]
-        insert = sql.delivery_insert()
         values = {"order_id": order_id, "courier_id": courier[0], "status": "active"}
-        await conn.execute(
-            insert.sql, insert.params(**values, assigned_at=locked[1], deadline=deadline, finished_at=None)
+        conn.defer(
+            sql.delivery_insert(), **values, assigned_at=locked[1], deadline=deadline, finished_at=None
         )
-        await self._save(conn, courier, status="busy", total=courier[7] + 1)
-        await one(conn, sql.waiting_remove(), order_id=order_id)
+        self._store(conn, courier, status="busy", total=courier[7] + 1)
+        conn.defer(sql.waiting_remove(), order_id=order_id)
         now: datetime = locked[1]
         data = {
             "order_id": order_id,
@@ -311,17 +346,18 @@ class Ceiling:
         order_id = msgspec.json.decode(await request.body())["order_id"]
         try:
             async with transaction(self.pool) as conn:
-                locked = await one(conn, sql.order_lock(), order_id=order_id)
+                ids = {"order_id": order_id}
+                locked, _, delivery = await conn.each(
+                    (sql.order_lock(), ids), (sql.order_get(), ids), (sql.delivery_get(True), ids)
+                )
                 assert locked is not None
-                delivery = await one(conn, sql.delivery_get(True), order_id=order_id)
                 if delivery is None or delivery[2] != "active":
                     raise Refused(404, "delivery_not_found")
                 courier = await one(conn, sql.courier_get(True), id=delivery[1])
                 assert courier is not None
-                delete = sql.delivery_delete()
-                await conn.execute(delete.sql, delete.params(order_id=order_id))
+                conn.defer(sql.delivery_delete(), order_id=order_id)
                 await self._no_waiting_order(conn)
-                await self._save(conn, courier, status="available", total=courier[7] - 1)
+                self._store(conn, courier, status="available", total=courier[7] - 1)
                 data = {
                     "order_id": order_id,
                     "courier_id": courier[0],
@@ -343,15 +379,16 @@ class Ceiling:
         return json_response({"order_id": order_id, "status": "unassigned", "courier_id": courier[0]})
 
     @staticmethod
-    async def _save(conn: Conn, courier: Row, *, status: str, total: int) -> None:
+    def _store(conn: Tx, courier: Row, *, status: str, total: int) -> None:
+        """``CourierRepository.store``: deferred, nothing read back."""
         fields: Mapping[str, Any] = {"name": courier[1], "phone": courier[2], "transport_type": courier[4]}
-        await one(conn, sql.courier_update(), id=courier[0], status=status, total_deliveries=total, **fields)
+        conn.defer(sql.courier_update(), id=courier[0], status=status, total_deliveries=total, **fields)
 
     @staticmethod
-    async def _no_waiting_order(conn: Conn) -> None:
-        """``WaitingQueue.give_courier``: the queue's shared lock, then its candidates (the bench
-        never queues an order, so there are none)."""
-        await one(conn, sql.queue_lock(False))
+    async def _no_waiting_order(conn: Tx) -> None:
+        """``WaitingQueue.give_courier``: the queue's shared lock (deferred), then its candidates (the
+        bench never queues an order, so there are none)."""
+        conn.defer(sql.queue_lock(False))
         if await every(conn, sql.waiting_candidates(), limit=POP_CANDIDATES):
             raise RuntimeError("the ceiling app does not serve waiting orders")
 
@@ -361,10 +398,78 @@ class Ceiling:
         return json_response({"status": "ready"})
 
 
-def create_app(url: str | None = None) -> Starlette:
+PLAIN_PICK = (
+    "SELECT id, transport_type FROM couriers WHERE status = 'available' AND deleted_at IS NULL"
+    " ORDER BY total_deliveries, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+)
+PLAIN_INSERT = (
+    "INSERT INTO deliveries (order_id, courier_id, status, assigned_at, deadline)"
+    " VALUES (%(order_id)s, %(courier_id)s, 'active', now(), now() + %(window)s) RETURNING deadline"
+)
+PLAIN_BUSY = (
+    "UPDATE couriers SET status = 'busy', total_deliveries = total_deliveries + 1, updated_at = now()"
+    " WHERE id = %(id)s"
+)
+PLAIN_DELETE = (
+    "DELETE FROM deliveries WHERE order_id = %(order_id)s AND status = 'active' RETURNING courier_id"
+)
+PLAIN_FREE = (
+    "UPDATE couriers SET status = 'available', total_deliveries = total_deliveries - 1,"
+    " updated_at = now() WHERE id = %(id)s"
+)
+
+
+class PlainCeiling(Ceiling):
+    """The second ceiling: the seed's plain SQL for assign and unassign, a statement at a time, no
+    order lock, no journal (no outbox, history or decision), as the Go original runs them. What
+    courier does on top of it is everything it keeps that the seed does not."""
+
+    async def assign(self, request: Request) -> Response:
+        order_id = msgspec.json.decode(await request.body())["order_id"]
+        async with self.pool.connection() as conn:
+            await conn.execute("BEGIN")
+            try:
+                courier = await (await conn.execute(PLAIN_PICK)).fetchone()
+                if courier is None:
+                    await conn.execute("ROLLBACK")
+                    return error(409, "no_available_couriers")
+                values = {"order_id": order_id, "courier_id": courier[0], "window": DEADLINES[courier[1]]}
+                deadline = await (await conn.execute(PLAIN_INSERT, values)).fetchone()
+                await conn.execute(PLAIN_BUSY, {"id": courier[0]})
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+        assert deadline is not None
+        body = {"courier_id": courier[0], "order_id": order_id, "transport_type": courier[1]}
+        return json_response({**body, "delivery_deadline": iso(deadline[0])})
+
+    async def unassign(self, request: Request) -> Response:
+        order_id = msgspec.json.decode(await request.body())["order_id"]
+        async with self.pool.connection() as conn:
+            await conn.execute("BEGIN")
+            try:
+                found = await (await conn.execute(PLAIN_DELETE, {"order_id": order_id})).fetchone()
+                if found is None:
+                    await conn.execute("ROLLBACK")
+                    return error(404, "delivery_not_found")
+                await conn.execute(PLAIN_FREE, {"id": found[0]})
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+        return json_response({"order_id": order_id, "status": "unassigned", "courier_id": found[0]})
+
+
+def create_plain_app(url: str | None = None) -> Starlette:
+    """The plain ceiling (:class:`PlainCeiling`) on the database at ``url``."""
+    return create_app(url, plain=True)
+
+
+def create_app(url: str | None = None, *, plain: bool = False) -> Starlette:
     """The ceiling app on the database at ``url`` (default: ``$BENCH_DATABASE_URL``)."""
     pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(**pool_arguments(url or os.environ[URL_VARIABLE]))
-    ceiling = Ceiling(pool)
+    ceiling = (PlainCeiling if plain else Ceiling)(pool)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -390,9 +495,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--plain", action="store_true", help="the seed's plain SQL, no journal")
     args = parser.parse_args(argv)
     uvicorn.run(
-        "bench.ceiling:create_app",
+        "bench.ceiling:create_plain_app" if args.plain else "bench.ceiling:create_app",
         factory=True,
         host=args.host,
         port=args.port,

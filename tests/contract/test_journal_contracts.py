@@ -36,6 +36,13 @@ def decision(order_id: str, courier_id: int, excluded: tuple[int, ...] = ()) -> 
     )
 
 
+async def stamp(uow_factory) -> None:
+    """What the stamper does once events committed (the fakes stamp as they commit)."""
+    async with uow_factory() as uow:
+        await uow.outbox.stamp(limit=100)
+        await uow.commit()
+
+
 async def test_events_commit_with_the_change_in_order(uow_factory) -> None:
     sent = [event("o-1", order_id="o-1", note="ünïcode ' \" ;--"), event("7", EventType.COURIER_CREATED)]
     async with uow_factory() as uow:
@@ -45,6 +52,7 @@ async def test_events_commit_with_the_change_in_order(uow_factory) -> None:
     async with uow_factory() as uow:
         await uow.outbox.add(event("lost"))
         await uow.rollback()
+    await stamp(uow_factory)
     async with uow_factory() as uow:
         pending = await uow.outbox.pending(limit=10)
     assert [p.event for p in pending] == sent
@@ -56,6 +64,7 @@ async def test_sent_events_leave_pending_and_only_they_are_pruned(uow_factory) -
         for n in range(3):
             await uow.outbox.add(event(f"o-{n}"))
         await uow.commit()
+    await stamp(uow_factory)
     async with uow_factory() as uow:
         first, second, third = await uow.outbox.pending(limit=10)
         await uow.outbox.mark_sent([first.position, second.position])

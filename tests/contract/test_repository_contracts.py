@@ -125,9 +125,14 @@ async def test_one_delivery_per_order(uow_factory) -> None:
         await uow.deliveries.lock_order("o1")
         await uow.deliveries.add(delivery("o1", c.id))
         await uow.commit()
-    with pytest.raises(DeliveryExists):
+
+    async def add_again() -> None:
         async with uow_factory() as uow:
             await uow.deliveries.add(delivery("o1", c.id))
+            await uow.commit()
+
+    with pytest.raises(DeliveryExists):  # at the latest when the unit of work commits
+        await add_again()
     async with uow_factory() as uow:
         got = await uow.deliveries.get("o1", for_update=True)
         assert got is not None and got.courier_id == c.id and got.is_active

@@ -53,13 +53,16 @@ async def test_a_failing_journal_rolls_the_change_back(database: PostgresDatabas
         await work.outbox.add(event("1"))
         await work.commit()
     async with uow() as work:
+        await work.outbox.stamp(limit=10)
+        await work.commit()
+    async with uow() as work:
         assert [c.phone for c in await work.couriers.list()] == ["+70000000001"]
         assert [p.event.key for p in await work.outbox.pending(limit=10)] == ["1"]
 
 
 async def test_outbox_positions_follow_commit_order(database: PostgresDatabase) -> None:
-    """Positions are handed out at commit (the journal goes out with COMMIT, under the outbox's lock):
-    a transaction that recorded first but commits last gets the higher position."""
+    """A transaction that recorded first but commits last gets the higher position (its journal goes
+    out with its COMMIT; positions are stamped once rows are visible)."""
     uow = PostgresUnitOfWorkFactory(database)
     first_in = asyncio.Event()
     release = asyncio.Event()
@@ -78,5 +81,8 @@ async def test_outbox_positions_follow_commit_order(database: PostgresDatabase) 
         await work.commit()
     release.set()
     await task
+    async with uow() as work:
+        await work.outbox.stamp(limit=10)
+        await work.commit()
     async with uow() as work:
         assert [p.event.key for p in await work.outbox.after(0, limit=10)] == ["fast", "slow"]

@@ -40,8 +40,19 @@ def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
     assert tables(empty_database) == set(metadata.tables)
 
 
+def columns(url: str, table: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
 def test_each_revision_downgrades_one_step(empty_database: str) -> None:
     migrate.upgrade(empty_database)
+    migrate.downgrade(empty_database, "-1")
+    assert migrate.current(empty_database) == "0003"
+    assert "position" not in columns(empty_database, "outbox")
     for revision, dropped in (("0002", "outbox"), ("0001", "processed_events")):
         migrate.downgrade(empty_database, "-1")
         assert migrate.current(empty_database) == revision
@@ -113,3 +124,21 @@ def test_up_to_date_answers_without_alembic_as_alembic_would(empty_database: str
     assert not migrate.up_to_date(empty_database)
     assert migrate.upgrade_if_behind(empty_database)
     assert migrate.current(empty_database) == migrate.head()
+
+
+def test_outbox_positions_keep_the_ids_already_handed_out(empty_database: str) -> None:
+    """A stream client's Last-Event-ID from before 0004 (an id) is a position after it."""
+    migrate.upgrade(empty_database, "0003")
+    insert = (
+        "INSERT INTO outbox (event_id, type, key, occurred_at, payload)"
+        " SELECT gen_random_uuid(), 'courier.created', n::text, now(), '{}' FROM generate_series(1, 3) n"
+    )
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(insert)
+        conn.execute("DELETE FROM outbox WHERE key = '2'")
+    migrate.upgrade(empty_database)
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        assert conn.execute("SELECT id, position FROM outbox ORDER BY id").fetchall() == [(1, 1), (3, 3)]
+        conn.execute(insert)
+        assert conn.execute("SELECT nextval('outbox_position_seq')").fetchone() == (4,)
+        assert conn.execute("SELECT count(*) FROM outbox WHERE position IS NULL").fetchone() == (3,)

@@ -43,7 +43,8 @@ def test_status_shows_what_waits_and_the_cli_is_the_actor(cli: Cli, database_url
     _two_couriers(cli)
     status = cli.json("outbox", "status")
     assert status["pending"] == 2
-    assert status["last_position"] == 2
+    assert status["unstamped"] == 2  # no courier process runs here to give them positions
+    assert status["last_position"] == 0
     assert status["oldest_pending_age_seconds"] >= 0
     assert status["relay_active"] is False
     assert status["topic"] == "courier.events"
@@ -64,6 +65,8 @@ def test_drain_publishes_what_is_pending_and_says_how_many(
     assert sorted(r.key for r in records) == [b"1", b"2"]
     again = cli("outbox", "drain", "--json", env=env)
     assert '"published": 0' in again.stdout
+    status = cli.json("outbox", "status")  # the drain stamped them on its way (no stamper ran)
+    assert (status["unstamped"], status["last_position"], status["pending"]) == (0, 2, 0)
 
 
 def test_drain_with_no_broker_reachable_fails_clearly_and_marks_nothing_sent(

@@ -20,6 +20,7 @@ from courier_adapters.kafka.embedded import EmbeddedBroker
 from courier_adapters.kafka.publisher import KafkaEventPublisher, check_reachable
 from courier_adapters.kafka.relay import RelayOptions, RelayRunner, drain
 from courier_adapters.postgres.database import PostgresDatabase
+from courier_adapters.postgres.stamper import PositionStamper, StamperOptions
 from courier_core.actor import acting_as
 from courier_core.errors import DependencyUnavailable
 from courier_core.model import Assignment, EventType
@@ -50,11 +51,24 @@ def events_topic(broker: Broker) -> str:
 
 
 async def outbox_rows(db: Db) -> list[tuple[int, str, str, str]]:
-    """``(id, event_id, type, key)`` of every outbox row, in commit order."""
+    """``(position, event_id, type, key)`` of every outbox row, in the order readers see them (the
+    rows not stamped yet last, by id)."""
     rows = await db.scalar(
-        "SELECT coalesce(json_agg(json_build_array(id, event_id, type, key) ORDER BY id), '[]') FROM outbox"
+        "SELECT coalesce(json_agg(json_build_array(position, event_id, type, key)"
+        " ORDER BY position NULLS LAST, id), '[]') FROM outbox"
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+@asynccontextmanager
+async def stamping(database_url: str) -> AsyncIterator[PositionStamper]:
+    """The outbox's stamper, as every courier process runs one."""
+    stamper = PositionStamper(database_url, options=StamperOptions(interval=0.01, standby_interval=0.1))
+    stamper.start()
+    try:
+        yield stamper
+    finally:
+        await stamper.stop()
 
 
 def decoded(records: list[Any]) -> list[dict[str, Any]]:
@@ -169,7 +183,7 @@ async def test_every_change_is_one_event_with_its_type_and_key_in_commit_order_p
 
 
 async def test_concurrent_transactions_get_outbox_positions_in_commit_order(
-    containers: tuple[Adapters, UseCases], database: PostgresDatabase
+    containers: tuple[Adapters, UseCases], database: PostgresDatabase, database_url: str
 ) -> None:
     """A reader following ``after(position)`` while many assigns commit never skips an event that
     appears later with a lower position; a transaction rolled back leaves no event and no history."""
@@ -190,11 +204,17 @@ async def test_concurrent_transactions_get_outbox_positions_in_commit_order(
                 return
             await asyncio.sleep(0)
 
-    reader = asyncio.create_task(follow())
     orders = [new_order_id() for _ in range(60)]
-    results = await asyncio.gather(*(deliveries.assign(AssignOrder(order_id=o)) for o in orders))
-    done.set()
-    await reader
+    async with stamping(database_url):
+        reader = asyncio.create_task(follow())
+        results = await asyncio.gather(*(deliveries.assign(AssignOrder(order_id=o)) for o in orders))
+
+        async def stamped() -> bool:
+            return await db.count("outbox", "position IS NULL") == 0
+
+        await wait_until(stamped, what="every event stamped")
+        done.set()
+        await reader
     assert all(isinstance(r, Assignment) for r in results)
     everything = [row[0] for row in await outbox_rows(db)]
     assert len(everything) == 120  # delivery.assigned and courier.status_changed per assign
@@ -260,7 +280,8 @@ async def relay(
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
-        yield runner, observer
+        async with stamping(database_url):  # the relay's process runs a stamper too
+            yield runner, observer
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)

@@ -63,8 +63,9 @@ async def _ensure_topic(servers: str, topic: str) -> None:
 
 @app.command("status")
 def status(ctx: typer.Context, as_json: Json = False) -> None:
-    """Show the events not yet published, the oldest one's age, the newest position and whether a
-    relay is active.
+    """Show the events not yet published, the oldest one's age, how many still wait for their
+    position (stamped by any running courier-api, courier-consumer or relay), the newest position and
+    whether a relay is active.
 
     Example: courier outbox status --json
     """
@@ -79,6 +80,7 @@ def status(ctx: typer.Context, as_json: Json = False) -> None:
         return {
             "pending": pending,
             "oldest_pending_age_seconds": round(oldest, 3),
+            "unstamped": await outbox.unstamped(),
             "last_position": await outbox.last_position(),
             "relay_active": await relay_active(PoolSession(cli.adapters.database().pool)),
             "topic": topic,
@@ -188,6 +190,7 @@ def relay(ctx: typer.Context, bootstrap_servers: Servers = None) -> None:
     """
     from courier_adapters.kafka.publisher import KafkaEventPublisher
     from courier_adapters.kafka.relay import RelayOptions, RelayRunner
+    from courier_adapters.postgres.stamper import PositionStamper, StamperOptions
 
     settings = state(ctx).settings
     servers = _servers(settings, bootstrap_servers)
@@ -205,10 +208,13 @@ def relay(ctx: typer.Context, bootstrap_servers: Servers = None) -> None:
         runner = RelayRunner(
             cli.database_url(), publisher, options=options, observer=reporter, topic=settings.events_topic
         )
+        stamper = PositionStamper(cli.database_url(), options=StamperOptions.from_settings(settings))
         note(f"outbox relay started (pid {os.getpid()}): active unless another relay is; Ctrl-C stops it")
+        stamper.start()  # events get their positions even where no API or consumer runs
         try:
             await runner.run(stop)
         finally:
+            await stamper.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await publisher.aclose()

@@ -22,6 +22,7 @@ from courier_adapters.metrics.outbox import OutboxMetrics
 from courier_adapters.metrics.pool import PoolMetrics, PoolWatcher
 from courier_adapters.metrics.prometheus import PrometheusMetrics
 from courier_adapters.postgres.leader import LeaderLease, leader_only
+from courier_adapters.postgres.stamper import PositionStamper, StamperOptions
 from courier_adapters.profiling import serve_profiles
 from courier_adapters.settings import Settings
 from courier_consumer.deferred import DeferredOrders
@@ -154,6 +155,7 @@ class ConsumerApp:
             asyncio.create_task(every(PRUNE_INTERVAL, prune, name="prune", first=60.0), name="prune"),
             asyncio.create_task(every(SWEEP_INTERVAL, sweeper.sweep, name="sweep"), name="sweep-waiting"),
             asyncio.create_task(outbox_stats, name="outbox-stats"),
+            asyncio.create_task(self._stamper().run(asyncio.Event()), name="outbox-stamper"),
             asyncio.create_task(
                 PoolWatcher(self.adapters.database(), self.pool_metrics).run(), name="pool-gauges"
             ),
@@ -171,6 +173,11 @@ class ConsumerApp:
             job = every(s.reconcile_interval, reconcile, name="reconcile", first=0.0)
             tasks.append(asyncio.create_task(job, name="reconcile"))
         return tasks
+
+    def _stamper(self) -> PositionStamper:
+        """The outbox's position stamper: leading here, or standing by (cancelled at shutdown)."""
+        options = StamperOptions.from_settings(self.settings)
+        return PositionStamper(self.adapters.database_url(), options=options)
 
     def _lease(self, job: str) -> LeaderLease:
         lease = LeaderLease(

@@ -37,6 +37,7 @@ from courier_adapters.metrics import (
 from courier_adapters.postgres.database import PostgresDatabase
 from courier_adapters.postgres.errors import redact_url
 from courier_adapters.postgres.idempotency import PostgresIdempotencyStore
+from courier_adapters.postgres.stamper import PositionStamper, StamperOptions
 from courier_adapters.profiling import serve_profiles
 from courier_adapters.redis import RedisTokenBucket
 from courier_adapters.settings import Settings, load_settings
@@ -261,6 +262,9 @@ async def _start(
     stack.push_async_callback(runtime.worker.stop)
     if runtime.shared_limiter is not None:
         stack.push_async_callback(runtime.shared_limiter.aclose)
+    stamper = PositionStamper(adapters.database_url(), options=StamperOptions.from_settings(settings))
+    stamper.start()  # the live stream reads what it stamps, broker or not
+    stack.push_async_callback(stamper.stop)
     runtime.live.open(adapters.outbox_reader())
     stack.push_async_callback(runtime.live.close)
     profiles = await serve_profiles(settings.admin_addr)  # COURIER_ADMIN_ADDR: CPU profiles on demand

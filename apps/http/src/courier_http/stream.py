@@ -1,8 +1,8 @@
 """``GET /api/v1/stream``: the outbox's events as server-sent events, as they commit.
 
 Each message is ``id: <outbox position>``, ``event: <type>``, ``data: <the published JSON value>``.
-Positions are handed out in commit order (the journal writes the outbox under a lock held until
-``COMMIT``), so "everything after *n*" never misses an event committed later: a client that
+Positions are stamped after commit, in order, by one stamper (:mod:`courier_adapters.postgres.stamper`),
+so "everything after *n*" never misses an event committed later: a client that
 reconnects with ``Last-Event-ID: n`` (or ``?after=n``) first gets the events after *n* that the outbox
 still holds, then live ones, with no gap and no duplicate. Without it, a client gets only new events.
 

@@ -170,6 +170,7 @@ class Settings:
     outbox_batch: int = setting(500, "OUTBOX_BATCH", _positive_int)
     outbox_poll_interval: float = setting(0.2, "OUTBOX_POLL_INTERVAL", _positive_duration)
     outbox_standby_interval: float = setting(1.0, "OUTBOX_STANDBY_INTERVAL", _positive_duration)
+    outbox_stamp_interval: float = setting(0.05, "OUTBOX_STAMP_INTERVAL", _positive_duration)
     idempotency_ttl: float = setting(86400.0, "IDEMPOTENCY_TTL", _positive_duration)
     log_level: str = setting(
         "INFO", "LOG_LEVEL", lambda t: _choice("debug", "info", "warning", "error", "critical")(t).upper()

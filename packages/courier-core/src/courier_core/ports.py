@@ -24,6 +24,7 @@ from courier_core.model import (
     DeliveryStatus,
     HistoryEntry,
     KnownOrder,
+    LockedOrder,
     NewCourier,
     OrderInfo,
     OutboxEvent,
@@ -57,6 +58,12 @@ class CourierRepository(Protocol):
         """
         ...
 
+    async def store(self, courier: Courier) -> None:
+        """Write every mutable field back when the caller needs nothing read back (``courier`` keeps
+        its old ``version``): the write may go out with the transaction's next statement or its
+        commit, and raises there (``CourierExists``) at the latest."""
+        ...
+
     async def delete(self, courier_id: int) -> None:
         """Soft delete: the courier disappears from reads and its phone is free again."""
         ...
@@ -85,18 +92,21 @@ class CourierRepository(Protocol):
 class DeliveryRepository(Protocol):
     """Deliveries, one per order at most."""
 
-    async def lock_order(self, order_id: str) -> None:
-        """Serialise concurrent work on one order until the transaction ends."""
+    async def lock_order(self, order_id: str, *, for_update: bool = False) -> LockedOrder:
+        """Serialise concurrent work on one order until the transaction ends; then read what is
+        known of it (its status, its delivery: locked too with ``for_update``), in the same exchange."""
         ...
 
     async def get(self, order_id: str, *, for_update: bool = False) -> Delivery | None: ...
 
     async def add(self, delivery: Delivery) -> None:
-        """Store a new delivery; raises ``DeliveryExists`` when the order has one."""
+        """Store a new delivery; raises ``DeliveryExists`` when the order has one, at the latest when
+        the unit of work commits (the write may go out with the next statement)."""
         ...
 
     async def remove(self, order_id: str) -> None:
-        """Forget the order's delivery (unassign: it never happened)."""
+        """Forget the order's delivery (unassign: it never happened); may go out with the next
+        statement."""
         ...
 
     async def active_of(self, courier_id: int) -> Delivery | None:
@@ -104,7 +114,8 @@ class DeliveryRepository(Protocol):
         ...
 
     async def reassign(self, order_id: str, courier_id: int) -> None:
-        """Give the order's active delivery to another courier (handover); the deadline stays."""
+        """Give the order's active delivery to another courier (handover); the deadline stays. May go
+        out with the next statement, and raise there (``CourierNotAvailable``) at the latest."""
         ...
 
     async def finish(self, order_id: str, status: DeliveryStatus) -> Delivery | None:
@@ -160,6 +171,11 @@ class WaitingOrderRepository(Protocol):
 
     async def remove(self, order_id: str) -> bool: ...
 
+    async def discard(self, order_id: str) -> None:
+        """As :meth:`remove` when the caller does not ask whether it waited (may go out with the
+        next statement)."""
+        ...
+
     async def contains(self, order_id: str) -> bool: ...
 
     async def pop_oldest(self) -> WaitingOrder | None:
@@ -196,22 +212,34 @@ class CursorRepository(Protocol):
 
 class OutboxRepository(Protocol):
     """Events on their way out. ``add`` is transactional (inside a unit of work, written with the
-    change, in commit order); the rest is the relay's and the stream's, outside any unit of work."""
+    change, while the change holds its key's lock); the rest is the stamper's, the relay's and the
+    stream's, outside any unit of work.
+
+    Readers go by *position*, not by the order rows were written: a committed event gets one from
+    :meth:`stamp` (one stamper at a time), after every event committed before it that is visible.
+    One key's events get positions in that key's commit order; a reader that saw position *n* never
+    later sees a new event below *n*.
+    """
 
     async def add(self, event: OutboxEvent) -> None: ...
 
+    async def stamp(self, *, limit: int) -> int:
+        """Give up to ``limit`` committed events without a position the next ones, oldest first;
+        how many it stamped. Only one stamper may run at a time."""
+        ...
+
     async def pending(self, *, limit: int) -> list[StoredEvent]:
-        """The oldest events not yet sent, in commit order."""
+        """The stamped events not yet sent, by position."""
         ...
 
     async def mark_sent(self, positions: Sequence[int]) -> None: ...
 
     async def after(self, position: int, *, limit: int) -> list[StoredEvent]:
-        """Events (sent or not) committed after ``position``, in commit order (the live stream)."""
+        """Stamped events (sent or not) after ``position``, by position (the live stream)."""
         ...
 
     async def last_position(self) -> int:
-        """The position of the newest event (0 when there is none)."""
+        """The newest position stamped (0 when there is none)."""
         ...
 
     async def prune(self, *, older_than: float) -> int:

@@ -33,6 +33,7 @@ from courier_core.model import (
     DeliveryStatus,
     HistoryEntry,
     KnownOrder,
+    LockedOrder,
     NewCourier,
     OrderInfo,
     OutboxEvent,
@@ -161,6 +162,9 @@ class InMemoryCourierRepository(_Repository):
         self._s.couriers[courier.id] = stored
         return replace(stored)
 
+    async def store(self, courier: Courier) -> None:
+        await self.save(courier)
+
     async def delete(self, courier_id: int) -> None:
         self._s.deleted.add(courier_id)
 
@@ -196,8 +200,10 @@ class InMemoryCourierRepository(_Repository):
 
 
 class InMemoryDeliveryRepository(_Repository):
-    async def lock_order(self, order_id: str) -> None:
+    async def lock_order(self, order_id: str, *, for_update: bool = False) -> LockedOrder:
         """Transactions are serialised already: nothing more to lock."""
+        delivery = self._s.deliveries.get(order_id)
+        return LockedOrder(self._s.orders.get(order_id), None if delivery is None else replace(delivery))
 
     async def get(self, order_id: str, *, for_update: bool = False) -> Delivery | None:
         delivery = self._s.deliveries.get(order_id)
@@ -296,6 +302,9 @@ class InMemoryWaitingOrderRepository(_Repository):
     async def remove(self, order_id: str) -> bool:
         return self._s.waiting.pop(order_id, None) is not None
 
+    async def discard(self, order_id: str) -> None:
+        await self.remove(order_id)
+
     async def contains(self, order_id: str) -> bool:
         return order_id in self._s.waiting
 
@@ -339,9 +348,15 @@ class InMemoryCursorRepository(_Repository):
 
 
 class InMemoryOutboxRepository(_Repository):
+    """Units of work here commit one at a time, so an event's id is its commit order and its
+    position at once: each row is stamped as it commits, and :meth:`stamp` finds none left."""
+
     async def add(self, event: OutboxEvent) -> None:
         self._s.outbox[self._s.next_position] = event
         self._s.next_position += 1
+
+    async def stamp(self, *, limit: int) -> int:
+        return 0
 
     async def pending(self, *, limit: int) -> list[StoredEvent]:
         positions = sorted(p for p in self._s.outbox if p not in self._s.sent)[:limit]

@@ -9,8 +9,9 @@ stops publishing and starts over as a candidate, and a standby (each retries eve
 ``COURIER_OUTBOX_STANDBY_INTERVAL``) takes over from the oldest event not marked sent.
 
 At least once: events published but not yet marked sent when a relay dies are published again by the
-next one, with the same ``event_id``. Per key, the first copy of each event still comes in commit
-order (both relays send the same events in the same order).
+next one, with the same ``event_id``. The relay publishes by outbox position (stamped after commit,
+:mod:`courier_adapters.postgres.stamper`), so per key, the first copy of each event still comes in
+commit order (both relays send the same events in the same order).
 
 A broker outage does not give leadership away (no other relay could do better): the active relay
 retries with capped backoff, and nothing is marked sent meanwhile.
@@ -31,6 +32,7 @@ from psycopg import AsyncConnection
 from courier_adapters.postgres.database import Row, Session, TransactionSession
 from courier_adapters.postgres.journal import RELAY_LOCK_NAMESPACE, PostgresOutboxRepository
 from courier_adapters.postgres.leader import connect_session
+from courier_adapters.postgres.stamper import stamp_until
 from courier_adapters.settings import Settings
 from courier_core.errors import Conflict
 from courier_core.ports import EventPublisher
@@ -254,6 +256,7 @@ async def drain(
             raise RelayBusy()
         outbox = PostgresOutboxRepository(TransactionSession(conn))
         relay = OutboxRelay(outbox=outbox, publisher=publisher, batch=options.batch)
+        await stamp_until(conn, await outbox.last_id())  # "pending now" includes rows not stamped yet
         upto = await outbox.last_position()
         pending, _ = await outbox.stats()
         sent = 0

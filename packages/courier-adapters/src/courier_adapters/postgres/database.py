@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
@@ -31,6 +31,10 @@ class Session(Protocol):
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]: ...
 
     async def execute(self, sql: str, params: Params = None) -> int: ...
+
+    async def fetch_each(self, statements: Sequence[tuple[str, Params]]) -> list[Row | None]: ...
+
+    def defer(self, sql: str, params: Params = None) -> None: ...
 
     def remember_now(self, now: datetime) -> None: ...
 
@@ -139,6 +143,18 @@ class PoolSession:
         count: int = await self._run(sql, params, "count")
         return count
 
+    async def fetch_each(self, statements: Sequence[tuple[str, Params]]) -> list[Row | None]:
+        """Several statements pipelined on one connection: one round trip, and (one Sync) one
+        implicit transaction for all of them."""
+        with translated():
+            async with leases.lease(self._pool) as conn:
+                async with conn.pipeline():
+                    cursors = [await conn.execute(sql, params) for sql, params in statements]
+                return [await cursor.fetchone() for cursor in cursors]
+
+    def defer(self, sql: str, params: Params = None) -> None:
+        raise RuntimeError("outside a transaction a statement cannot wait for the next one")
+
     def remember_now(self, now: datetime) -> None:
         """Outside a transaction there is no transaction time to remember."""
 
@@ -146,30 +162,106 @@ class PoolSession:
 class TransactionSession:
     """Statements inside one open transaction; remembers the transaction's ``now()``.
 
+    With ``begin=True`` the transaction is begun by the first statement: ``BEGIN`` goes out pipelined
+    with it, one round trip for both (and a transaction that sends nothing costs none). When that
+    first exchange finds the connection dead (the server restarted, an idle connection was killed),
+    ``replace`` gives a fresh one and the statement is sent once more: nothing had happened yet.
+
     The hot path: errors are mapped in a plain ``except`` (no context manager per statement).
     """
 
-    def __init__(self, conn: AsyncConnection[Row]) -> None:
+    def __init__(
+        self,
+        conn: AsyncConnection[Row],
+        *,
+        begin: bool = False,
+        replace: Callable[[], Awaitable[AsyncConnection[Row]]] | None = None,
+    ) -> None:
         self.conn = conn
         self.now: datetime | None = None
+        self.begin_pending = begin
+        self._replace = replace
+        self._deferred: list[tuple[str, Params]] = []
+
+    def defer(self, sql: str, params: Params = None) -> None:
+        """A statement whose answer nobody reads (taking a lock): it goes out pipelined ahead of the
+        next statement, or with ``COMMIT``; an error it meets is raised there."""
+        self._deferred.append((sql, params))
+
+    async def _cursor(self, sql: str, params: Params) -> AsyncCursor[Row]:
+        if not self.begin_pending and not self._deferred:
+            return await self.conn.execute(sql, params)
+        return (await self._send(((sql, params),)))[0]
+
+    async def commit(self, statements: Sequence[tuple[str, Params]] = ()) -> None:
+        """``statements`` (the journal's), then ``COMMIT``, with whatever is still pending before
+        them (``BEGIN``, deferred statements): one round trip. A transaction that never sent a
+        statement and has none to send costs none."""
+        if self.begin_pending and not self._deferred and not statements:
+            self.begin_pending = False
+            return
+        await self._send([*statements, ("COMMIT", None)])
+
+    def discard(self) -> bool:
+        """Forget what is pending (the transaction is rolled back); whether a ROLLBACK is due."""
+        self._deferred.clear()
+        begun = not self.begin_pending
+        self.begin_pending = False
+        return begun
+
+    async def _send(self, statements: Sequence[tuple[str, Params]]) -> list[AsyncCursor[Row]]:
+        """``statements`` pipelined (``BEGIN`` first while it is pending): one round trip."""
+        # Sent again on a fresh connection only when nothing can have happened: the transaction's
+        # first exchange, and no COMMIT in it (the server may have committed before the line broke).
+        retry = self.begin_pending and all(sql != "COMMIT" for sql, _ in statements)
+        deferred = list(self._deferred)
+        try:
+            return await self._pipeline(statements)
+        except psycopg.OperationalError:
+            if not retry or self._replace is None or not self.conn.broken:
+                raise
+            self.conn = await self._replace()  # nothing happened yet: again on a fresh connection
+            self.begin_pending, self._deferred = True, deferred
+            return await self._pipeline(statements)
+
+    async def _pipeline(self, statements: Sequence[tuple[str, Params]]) -> list[AsyncCursor[Row]]:
+        conn = self.conn
+        async with conn.pipeline():
+            if self.begin_pending:
+                await conn.execute("BEGIN")
+                self.begin_pending = False  # from here a failure leaves a transaction to roll back
+            for sql, params in self._deferred:
+                await conn.execute(sql, params)
+            self._deferred.clear()
+            return [await conn.execute(sql, params) for sql, params in statements]
+
+    async def fetch_each(self, statements: Sequence[tuple[str, Params]]) -> list[Row | None]:
+        """Several statements in one round trip, run in order (each a snapshot of its own, taken
+        when the one before has finished: a lock taken first is held by the reads after it);
+        each one's first row."""
+        try:
+            cursors = await self._send(statements)
+            return [await cursor.fetchone() for cursor in cursors]
+        except psycopg.Error as exc:
+            raise _mapped(exc) from exc
 
     async def fetch_one(self, sql: str, params: Params = None) -> Row | None:
         try:
-            cursor = await self.conn.execute(sql, params)
+            cursor = await self._cursor(sql, params)
             return await cursor.fetchone()
         except psycopg.Error as exc:
             raise _mapped(exc) from exc
 
     async def fetch_all(self, sql: str, params: Params = None) -> list[Row]:
         try:
-            cursor = await self.conn.execute(sql, params)
+            cursor = await self._cursor(sql, params)
             return await cursor.fetchall()
         except psycopg.Error as exc:
             raise _mapped(exc) from exc
 
     async def execute(self, sql: str, params: Params = None) -> int:
         try:
-            cursor = await self.conn.execute(sql, params)
+            cursor = await self._cursor(sql, params)
             return cursor.rowcount
         except psycopg.Error as exc:
             raise _mapped(exc) from exc

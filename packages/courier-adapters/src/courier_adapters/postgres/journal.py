@@ -2,9 +2,16 @@
 
 What a unit of work records (events, history entries, decisions) is buffered in its :class:`Journal`
 and written by one statement just before ``COMMIT``: one round trip per transaction, whatever it
-changed. That statement first takes a transaction-scoped advisory lock, held until the commit, so
-outbox ids are handed out in commit order: a reader that saw id *n* will never later see an id below
-*n* appear. The relay publishes in that order; the live stream resumes from an id.
+changed. That statement runs while the transaction still holds its key's lock (the order's advisory
+lock for ``delivery.*`` and ``order.waiting``, the courier's row for ``courier.*``), so one key's
+outbox ids rise in its commit order; no lock shared by every writer is taken, and commits proceed
+together.
+
+Readers do not go by id (a lower id may become visible after a higher one). One stamper
+(:mod:`courier_adapters.postgres.stamper`, a leader) gives every committed row that has none a
+``position`` from ``outbox_position_seq``, in id order (:meth:`PostgresOutboxRepository.stamp`); the
+relay publishes and the live stream resumes by position. A row whose lower id becomes visible late
+gets a later position: no reader skips it or sees it twice, and one key's order holds.
 """
 
 from __future__ import annotations
@@ -27,7 +34,6 @@ from courier_core.model import (
     Subject,
 )
 
-OUTBOX_LOCK_NAMESPACE = 3  # pg_advisory_xact_lock(3, 0): outbox ids in commit order
 RELAY_LOCK_NAMESPACE = 4  # pg_try_advisory_lock(4, 0): the one active relay
 PRUNE_BATCH = 10_000  # sent events removed per statement
 
@@ -43,11 +49,10 @@ def flush_sql(events: bool, history: bool, decisions: bool) -> str:
     parts = ["j AS (SELECT %(journal)s::jsonb AS doc)"]
     counts: list[str] = []
     if events:
-        parts.append(f"lock AS (SELECT pg_advisory_xact_lock({OUTBOX_LOCK_NAMESPACE}, 0))")
         parts.append(
             "o AS (INSERT INTO outbox (event_id, type, key, occurred_at, payload)"
             " SELECT (x.e->>0)::uuid, x.e->>1, x.e->>2, (x.e->>3)::timestamptz, x.e->4"
-            " FROM lock, j, jsonb_array_elements(j.doc->'e') WITH ORDINALITY AS x(e, n)"
+            " FROM j, jsonb_array_elements(j.doc->'e') WITH ORDINALITY AS x(e, n)"
             " ORDER BY x.n RETURNING 1)"
         )
         counts.append("(SELECT count(*) FROM o)")
@@ -152,7 +157,7 @@ def _outside(what: str) -> RuntimeError:
 
 
 def stored_event(row: Row) -> StoredEvent:
-    """A row of ``id, event_id, type, key, occurred_at, payload``."""
+    """A row of ``position, event_id, type, key, occurred_at, payload``."""
     return StoredEvent(
         position=row[0],
         event=OutboxEvent(
@@ -165,7 +170,15 @@ def stored_event(row: Row) -> StoredEvent:
     )
 
 
-_EVENT_COLUMNS = "id, event_id, type, key, occurred_at, payload"
+_EVENT_COLUMNS = "position, event_id, type, key, occurred_at, payload"
+
+# The visible rows without a position, oldest id first, each given the sequence's next value as the
+# CTE reads them (in id order). Only the stamper's leader runs it: two at once could interleave.
+STAMP_SQL = (
+    "WITH c AS MATERIALIZED (SELECT id FROM outbox WHERE position IS NULL ORDER BY id LIMIT %(limit)s),"
+    " p AS MATERIALIZED (SELECT id, nextval('outbox_position_seq') AS position FROM c)"
+    " UPDATE outbox SET position = p.position FROM p WHERE outbox.id = p.id AND outbox.position IS NULL"
+)
 
 
 class PostgresOutboxRepository:
@@ -180,9 +193,25 @@ class PostgresOutboxRepository:
             raise _outside("an outbox event")
         self._journal.events.append(event)
 
+    async def stamp(self, *, limit: int) -> int:
+        return await self._session.execute(STAMP_SQL, {"limit": limit})
+
+    async def unstamped(self, *, upto: int | None = None) -> int:
+        """Committed rows without a position (with an id up to ``upto``)."""
+        row = await self._session.fetch_one(
+            "SELECT count(*) FROM outbox WHERE position IS NULL AND id <= %(upto)s",
+            {"upto": upto if upto is not None else 2**63 - 1},
+        )
+        return 0 if row is None else int(row[0])
+
+    async def last_id(self) -> int:
+        row = await self._session.fetch_one("SELECT coalesce(max(id), 0) FROM outbox")
+        return 0 if row is None else int(row[0])
+
     async def pending(self, *, limit: int) -> list[StoredEvent]:
         rows = await self._session.fetch_all(
-            f"SELECT {_EVENT_COLUMNS} FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT %(limit)s",
+            f"SELECT {_EVENT_COLUMNS} FROM outbox WHERE sent_at IS NULL AND position IS NOT NULL"
+            " ORDER BY position LIMIT %(limit)s",
             {"limit": limit},
         )
         return [stored_event(r) for r in rows]
@@ -190,19 +219,20 @@ class PostgresOutboxRepository:
     async def mark_sent(self, positions: Sequence[int]) -> None:
         if positions:
             await self._session.execute(
-                "UPDATE outbox SET sent_at = now() WHERE id = ANY(%(ids)s) AND sent_at IS NULL",
-                {"ids": list(positions)},
+                "UPDATE outbox SET sent_at = now() WHERE position = ANY(%(positions)s) AND sent_at IS NULL",
+                {"positions": list(positions)},
             )
 
     async def after(self, position: int, *, limit: int) -> list[StoredEvent]:
         rows = await self._session.fetch_all(
-            f"SELECT {_EVENT_COLUMNS} FROM outbox WHERE id > %(after)s ORDER BY id LIMIT %(limit)s",
+            f"SELECT {_EVENT_COLUMNS} FROM outbox WHERE position > %(after)s ORDER BY position"
+            " LIMIT %(limit)s",
             {"after": position, "limit": limit},
         )
         return [stored_event(r) for r in rows]
 
     async def last_position(self) -> int:
-        row = await self._session.fetch_one("SELECT coalesce(max(id), 0) FROM outbox")
+        row = await self._session.fetch_one("SELECT coalesce(max(position), 0) FROM outbox")
         return 0 if row is None else int(row[0])
 
     async def prune(self, *, older_than: float) -> int:

@@ -26,7 +26,7 @@ from courier_adapters.postgres.errors import translated
 
 log = logging.getLogger("courier.leader")
 JOBS_LOCK_NAMESPACE = 5  # pg_try_advisory_lock(5, key): one leader per cluster-wide job
-JOB_KEYS = {"reconcile": 1, "prune": 2}
+JOB_KEYS = {"reconcile": 1, "prune": 2, "stamp": 3}  # stamp: postgres/stamper.py
 
 
 async def connect_session(

@@ -6,11 +6,13 @@ session for reads outside a transaction, or the transaction of a unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from courier_adapters.postgres import compiled as sql
 from courier_adapters.postgres.database import Row, Session
+from courier_adapters.postgres.statement import Statement
 from courier_core.model import (
     Courier,
     CourierStatus,
@@ -18,6 +20,7 @@ from courier_core.model import (
     DeliveryCursor,
     DeliveryStatus,
     KnownOrder,
+    LockedOrder,
     NewCourier,
     Picked,
     TransportType,
@@ -29,6 +32,17 @@ POP_CANDIDATES = 16  # waiting orders looked at per pop (those whose order is lo
 _COURIER_STATUS = {s.value: s for s in CourierStatus}
 _TRANSPORT = {t.value: t for t in TransportType}
 _DELIVERY_STATUS = {s.value: s for s in DeliveryStatus}
+
+
+def _courier_fields(stmt: Statement, courier: Courier) -> Mapping[str, Any]:
+    return stmt.params(
+        id=courier.id,
+        name=courier.name,
+        phone=courier.phone,
+        status=courier.status.value,
+        transport_type=courier.transport_type.value,
+        total_deliveries=courier.total_deliveries,
+    )
 
 
 def courier_from_row(row: Row) -> Courier:
@@ -84,20 +98,16 @@ class PostgresCourierRepository:
 
     async def save(self, courier: Courier) -> Courier:
         stmt = sql.courier_update()
-        row = await self._session.fetch_one(
-            stmt.sql,
-            stmt.params(
-                id=courier.id,
-                name=courier.name,
-                phone=courier.phone,
-                status=courier.status.value,
-                transport_type=courier.transport_type.value,
-                total_deliveries=courier.total_deliveries,
-            ),
-        )
+        row = await self._session.fetch_one(stmt.sql, _courier_fields(stmt, courier))
         if row is None:
             raise LookupError(f"courier {courier.id} vanished while being saved")
         return courier_from_row(row)
+
+    async def store(self, courier: Courier) -> None:
+        """``save`` without reading it back: sent with the transaction's next statement. (The caller
+        holds the courier's row lock, so the row is there.)"""
+        stmt = sql.courier_update()
+        self._session.defer(stmt.sql, _courier_fields(stmt, courier))
 
     async def delete(self, courier_id: int) -> None:
         stmt = sql.courier_delete()
@@ -138,11 +148,21 @@ class PostgresDeliveryRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    async def lock_order(self, order_id: str) -> None:
-        stmt = sql.order_lock()
-        row = await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id))
-        assert row is not None
-        self._session.remember_now(row[1])
+    async def lock_order(self, order_id: str, *, for_update: bool = False) -> LockedOrder:
+        """The lock, then the order's known status and its delivery: three statements, one trip."""
+        lock, known, delivery = sql.order_lock(), sql.order_get(), sql.delivery_get(for_update)
+        params = {"order_id": order_id}
+        locked, order, found = await self._session.fetch_each(
+            [(s.sql, s.params(**params)) for s in (lock, known, delivery)]
+        )
+        assert locked is not None
+        self._session.remember_now(locked[1])
+        return LockedOrder(
+            known=None
+            if order is None
+            else KnownOrder(order_id=order[0], status=order[1], status_at=order[2]),
+            delivery=None if found is None else _delivery(found),
+        )
 
     async def get(self, order_id: str, *, for_update: bool = False) -> Delivery | None:
         stmt = sql.delivery_get(for_update)
@@ -151,7 +171,7 @@ class PostgresDeliveryRepository:
 
     async def add(self, delivery: Delivery) -> None:
         stmt = sql.delivery_insert()
-        await self._session.execute(
+        self._session.defer(
             stmt.sql,
             stmt.params(
                 order_id=delivery.order_id,
@@ -165,7 +185,7 @@ class PostgresDeliveryRepository:
 
     async def remove(self, order_id: str) -> None:
         stmt = sql.delivery_delete()
-        await self._session.execute(stmt.sql, stmt.params(order_id=order_id))
+        self._session.defer(stmt.sql, stmt.params(order_id=order_id))
 
     async def active_of(self, courier_id: int) -> Delivery | None:
         stmt = sql.delivery_active_of()
@@ -174,17 +194,25 @@ class PostgresDeliveryRepository:
 
     async def reassign(self, order_id: str, courier_id: int) -> None:
         stmt = sql.delivery_reassign()
-        await self._session.execute(stmt.sql, stmt.params(order_id=order_id, courier_id=courier_id))
+        self._session.defer(stmt.sql, stmt.params(order_id=order_id, courier_id=courier_id))
 
     async def finish(self, order_id: str, status: DeliveryStatus) -> Delivery | None:
         stmt = sql.delivery_finish()
         row = await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id, status=status.value))
-        return None if row is None else _delivery(row)
+        if row is None:
+            return None
+        finished = _delivery(row)
+        if finished.finished_at is not None:  # finished_at = now(): no trip to ask for it
+            self._session.remember_now(finished.finished_at)
+        return finished
 
     async def expire_due(self, *, limit: int) -> list[Delivery]:
         stmt = sql.delivery_expire_due()
         rows = await self._session.fetch_all(stmt.sql, stmt.params(limit=limit))
-        return [_delivery(r) for r in rows]
+        expired = [_delivery(r) for r in rows]
+        if expired and expired[0].finished_at is not None:
+            self._session.remember_now(expired[0].finished_at)  # finished_at = now()
+        return expired
 
     async def list(
         self,
@@ -245,13 +273,18 @@ class PostgresWaitingOrderRepository:
         stmt = sql.waiting_remove()
         return await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id)) is not None
 
+    async def discard(self, order_id: str) -> None:
+        stmt = sql.waiting_remove()
+        self._session.defer(stmt.sql, stmt.params(order_id=order_id))
+
     async def contains(self, order_id: str) -> bool:
         stmt = sql.waiting_contains()
         return await self._session.fetch_one(stmt.sql, stmt.params(order_id=order_id)) is not None
 
     async def lock_queue(self, *, exclusive: bool) -> None:
+        """Sent with the next statement (in a transaction): no round trip of its own."""
         stmt = sql.queue_lock(exclusive)
-        await self._session.fetch_one(stmt.sql, stmt.defaults)
+        self._session.defer(stmt.sql, stmt.defaults)
 
     async def pop_oldest(self) -> WaitingOrder | None:
         candidates = sql.waiting_candidates()

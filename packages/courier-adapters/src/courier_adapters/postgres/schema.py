@@ -131,7 +131,8 @@ cursors = Table(
 outbox = Table(
     "outbox",
     metadata,
-    # Ids are handed out under a transaction-scoped lock held until commit: id order is commit order.
+    # Ids are drawn under the key's lock (CACHE 1): one key's ids rise in its commit order. Readers go
+    # by position, stamped after commit from outbox_position_seq (see postgres/stamper.py).
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("event_id", UUID(as_uuid=True), nullable=False),
     Column("type", String(64), nullable=False),
@@ -140,8 +141,11 @@ outbox = Table(
     Column("payload", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("position", BigInteger, nullable=True),
     UniqueConstraint("event_id", name="outbox_event_id_key"),
-    Index("outbox_pending_idx", "id", postgresql_where=text("sent_at IS NULL")),
+    Index("outbox_position_key", "position", unique=True),
+    Index("outbox_unstamped_idx", "id", postgresql_where=text("position IS NULL")),
+    Index("outbox_pending_idx", "position", postgresql_where=text("sent_at IS NULL")),
     Index("outbox_sent_at_idx", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
 )
 

@@ -6,7 +6,6 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-import psycopg
 from psycopg import AsyncConnection
 
 from courier_adapters.postgres import leases
@@ -50,9 +49,11 @@ class PostgresUnitOfWork:
         self._journal = Journal()
 
     async def __aenter__(self) -> Self:
-        conn = await self._begin()
+        with translated():
+            self._conn = conn = await leases.take(self._database.pool)
         self._open = True
-        self._session = session = TransactionSession(conn)
+        # BEGIN goes out with the first statement (one round trip for both).
+        self._session = session = TransactionSession(conn, begin=True, replace=self._replace)
         self.couriers = PostgresCourierRepository(session)
         self.deliveries = PostgresDeliveryRepository(session)
         self.orders = PostgresOrderRepository(session)
@@ -65,22 +66,15 @@ class PostgresUnitOfWork:
         self.decisions = PostgresDecisionRepository(session, self._journal)
         return self
 
-    async def _begin(self) -> AsyncConnection[Row]:
-        """A pooled connection with a transaction begun; a connection found dead is replaced once."""
-        for attempt in (1, 2):
-            with translated():
-                pool = self._database.pool
-                self._conn = conn = await leases.take(pool)
-                try:
-                    await conn.execute("BEGIN")
-                except BaseException as exc:
-                    self._conn = None
-                    await leases.give_back(pool, conn)
-                    if attempt == 1 and isinstance(exc, psycopg.OperationalError) and conn.broken:
-                        continue
-                    raise
-                return conn
-        raise AssertionError("unreachable")  # pragma: no cover
+    async def _replace(self) -> AsyncConnection[Row]:
+        """The first statement found the pooled connection dead: a fresh one (once)."""
+        pool = self._database.pool
+        with translated():
+            fresh = await leases.take(pool)  # (raising, it leaves the dead one for __aexit__)
+        dead, self._conn = self._conn, fresh
+        if dead is not None:
+            await leases.give_back(pool, dead)  # the pool discards a broken connection
+        return fresh
 
     async def __aexit__(
         self,
@@ -110,27 +104,23 @@ class PostgresUnitOfWork:
     async def commit(self) -> None:
         """Write what the journal holds (outbox, history, decisions) and commit, in one round trip.
 
-        The journal's statement and ``COMMIT`` go out pipelined: the outbox's commit-order lock is
-        held for one round trip only. An error in either raises here; the transaction is then rolled
-        back on leaving the unit of work.
+        The journal's statement and ``COMMIT`` go out pipelined, while the change still holds its
+        key's lock (so one key's outbox ids rise in its commit order). An error in either raises
+        here; the transaction is then rolled back on leaving the unit of work.
         """
         assert self._session is not None
-        conn = self._session.conn
+        journal = [(self._journal.statement(), self._journal.params())] if self._journal else []
+        self._journal.clear()
         with translated():
-            if self._journal:
-                statement, params = self._journal.statement(), self._journal.params()
-                self._journal.clear()
-                async with conn.pipeline():
-                    await conn.execute(statement, params)
-                    await conn.execute("COMMIT")
-            else:
-                await conn.execute("COMMIT")
+            await self._session.commit(journal)
         self._open = False
 
     async def rollback(self) -> None:
         self._journal.clear()
         if self._open and self._session is not None:
             self._open = False
+            if not self._session.discard():
+                return  # nothing was sent: nothing to roll back
             with translated():
                 await self._session.conn.execute("ROLLBACK")
 

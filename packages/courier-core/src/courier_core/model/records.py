@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from courier_core.model.entities import Courier
+from courier_core.model.entities import Courier, Delivery, KnownOrder
 from courier_core.model.values import TransportType
 
 # --- results -------------------------------------------------------------------------------------
@@ -102,7 +102,8 @@ class OutboxEvent:
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    """An outbox event with its position: commit order, the ``id`` of a live stream."""
+    """An outbox event with its position: stamped after commit, in each key's commit order; the
+    ``id`` of a live stream."""
 
     position: int
     event: OutboxEvent
@@ -152,6 +153,15 @@ class Decision:
     tied: int
     excluded: tuple[int, ...]
     decided_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LockedOrder:
+    """What a transaction finds once it holds an order's lock: the status courier knows of the order
+    and its delivery (each ``None`` when there is none)."""
+
+    known: KnownOrder | None
+    delivery: Delivery | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,11 +64,10 @@ def _arguments(command: AssignOrder) -> tuple[str, int | None, tuple[int, ...]]:
 async def _ensure_assignable(uow: UnitOfWork, order_id: str) -> None:
     """Lock the order, then refuse it when it finished (``OrderFinished``) or has a delivery
     (``DeliveryExists``)."""
-    await uow.deliveries.lock_order(order_id)
-    known = await uow.orders.get(order_id)
-    if known is not None and known.is_finished:
+    locked = await uow.deliveries.lock_order(order_id)
+    if locked.known is not None and locked.known.is_finished:
         raise OrderFinished()
-    if await uow.deliveries.get(order_id) is not None:
+    if locked.delivery is not None:
         raise DeliveryExists()
 
 
@@ -163,9 +162,10 @@ class Assignments:
     async def _apply(self, uow: UnitOfWork, courier: Courier, decision: Decision) -> Assignment:
         before = courier.status
         delivery = courier.start_delivery(decision.order_id, now=decision.decided_at, policy=self._policy)
+        # Nothing is read back: the three writes go out with the journal and COMMIT, in one trip.
         await uow.deliveries.add(delivery)
-        await uow.couriers.save(courier)
-        await uow.waiting.remove(decision.order_id)  # it may have waited: an assigned order waits no more
+        await uow.couriers.store(courier)
+        await uow.waiting.discard(decision.order_id)  # it may have waited: an assigned order waits no more
         await journal.delivery_assigned(uow, delivery, decision)
         await journal.courier_status_changed(
             uow, courier.id, before, courier.status, reason="assigned", order_id=decision.order_id

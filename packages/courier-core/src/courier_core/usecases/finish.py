@@ -43,8 +43,7 @@ class Finishing:
         Raises ``DeliveryNotFound`` when the order has no active delivery.
         """
         checked = validate_order_id(order_id)
-        await uow.deliveries.lock_order(checked)
-        delivery = await uow.deliveries.get(checked, for_update=True)
+        delivery = (await uow.deliveries.lock_order(checked, for_update=True)).delivery
         if delivery is None or not delivery.is_active:
             raise DeliveryNotFound()
         courier = await self._courier_of(uow, delivery)

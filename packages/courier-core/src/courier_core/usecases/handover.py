@@ -62,8 +62,8 @@ class Handovers:
             if await uow.couriers.get(source_id) is None:
                 raise CourierNotFound()
             raise DeliveryNotFound()
-        await uow.deliveries.lock_order(current.order_id)  # as assign/unassign/complete: order first
-        delivery = await uow.deliveries.get(current.order_id, for_update=True)
+        # As assign and unassign: the order first, then its delivery.
+        delivery = (await uow.deliveries.lock_order(current.order_id, for_update=True)).delivery
         if delivery is None or not delivery.is_active or delivery.courier_id != source_id:
             raise DeliveryNotFound()  # it ended or moved while we looked
         couriers: dict[int, Courier] = {}
@@ -86,7 +86,7 @@ class Handovers:
             deadline=delivery.deadline,
         )
         source.give_back_delivery()
-        await uow.couriers.save(target)
+        await uow.couriers.store(target)
         await journal.delivery_handed_over(uow, moved, source_id)
         await journal.courier_status_changed(
             uow, target_id, target_before, target.status, reason="handed_over", order_id=delivery.order_id

@@ -138,10 +138,10 @@ class Reconciler:
         return outcome
 
     async def _reconcile_in(self, uow: UnitOfWork, order: OrderInfo) -> str:
-        await uow.deliveries.lock_order(order.order_id)
+        locked = await uow.deliveries.lock_order(order.order_id)
         # A finished order stays finished, even when the order service now reports a later unfinished
         # status: that news is not recorded (recording keeps the newest news, finished or not).
-        known = await uow.orders.get(order.order_id)
+        known = locked.known
         if known is not None and known.is_finished:
             return "finished"
         await uow.orders.record(

@@ -1,8 +1,9 @@
-"""The outbox relay: publishes pending events in commit order, marks them sent once acknowledged.
+"""The outbox relay: publishes pending events by position, marks them sent once acknowledged.
 
 At least once: a relay that dies between the broker's acknowledgement and ``mark_sent`` publishes
 those events again, with the same ``event_id`` (consumers de-duplicate by it). Only one relay may run
-at a time (the adapter holds a lock while it does), so commit order is publication order.
+at a time (the adapter holds a lock while it does), and positions follow each key's commit order
+(see :class:`courier_core.ports.OutboxRepository`), so each key's events go out in commit order.
 """
 
 from __future__ import annotations

@@ -67,16 +67,15 @@ class WaitingQueue:
 
     async def courier_freed(
         self, uow: UnitOfWork, courier: Courier, *, before: CourierStatus, reason: str, order_id: str
-    ) -> Courier:
+    ) -> None:
         """``courier`` was freed (a delivery of ``order_id`` ended or moved away; its status was
-        ``before``): it takes the oldest waiting order, if any, is saved, and its status change is
-        recorded with ``reason``. Unassign, complete, expire and handover end here. Returns it as saved."""
+        ``before``): it takes the oldest waiting order, if any, is stored, and its status change is
+        recorded with ``reason``. Unassign, complete, expire and handover end here."""
         await self.give_courier(uow, courier)
-        saved = await uow.couriers.save(courier)
+        await uow.couriers.store(courier)  # nothing read back: it goes out with the commit
         await journal.courier_status_changed(
-            uow, saved.id, before, saved.status, reason=reason, order_id=order_id
+            uow, courier.id, before, courier.status, reason=reason, order_id=order_id
         )
-        return saved
 
     async def offer(self, uow: UnitOfWork, courier: Courier) -> Courier | None:
         """An available ``courier`` (just created or imported, or found free by a sweep) takes the
