@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import cli_startup, events, http_cases, report, scale, scale_out, wrk
+from bench import cli_startup, events, http_cases, lock_waits, report, scale, scale_out, wrk
 from bench.database import bench_postgres
 from bench.plan import FULL, SMOKE
 from bench.runner import Context
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("http", "scale", "scale-out", "events", "cli")
+SECTIONS = ("http", "scale", "scale-out", "events", "cli", "locks")
 log = logging.getLogger("bench")
 
 
@@ -106,6 +106,8 @@ def _section(ctx: Context, section: str) -> None:
             events.run(ctx)
         elif section == "cli":
             cli_startup.run(ctx)
+        elif section == "locks":
+            lock_waits.run(ctx)
         else:
             ctx.fail(f"unknown section {section!r} (known: {', '.join(SECTIONS)})")
     except Exception as exc:

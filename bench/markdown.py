@@ -27,7 +27,11 @@ METHOD = """## Method
 - **The ceiling** (`bench/ceiling.py`): bare Starlette on uvicorn (uvloop, httptools, no access log),
   a psycopg 3 pool with `PostgresDatabase`'s arguments, running the very statements courier compiles
   (`courier_adapters.postgres.statements`) in the order `CourierService`/`DeliveryService` run them,
-  encoding JSON with msgspec. Ratio = courier req/s ÷ ceiling req/s in the same run.
+  encoding JSON with msgspec, sent in the round trips courier sends them (a unit test keeps the two
+  equal). Ratio = courier req/s ÷ ceiling req/s in the same run.
+- **The plain ceiling** (`bench/ceiling.py --plain`): the same app, but assign and unassign run the
+  seed's plain SQL a statement at a time (pick `FOR UPDATE SKIP LOCKED`, insert, update; delete,
+  update), with no order lock and no journal (no outbox, history or decision): a naive service.
 - **Scale**: the assign/unassign script at a few connections against courier-api (1 worker) on a
   database of 1,000 and one of 1,000,000 couriers; keyset paging (`limit=50&after_id=`) at the start,
   middle and end of the large table.
@@ -104,20 +108,35 @@ def _http(results: dict[str, Any]) -> str:
         )
         for r in results.get("http", [])
     ]
-    ratios = [
-        (
-            r["case"],
-            r["workers"],
-            r["courier_rps"],
-            r["ceiling_rps"],
-            r["ratio"],
-            r["target"],
-            r["cpu_us_courier"],
-            r["cpu_us_ceiling"],
-            r["met"],
-        )
-        for r in results.get("ratios", [])
-    ]
+
+    def ratio_rows(key: str) -> list[tuple[Any, ...]]:
+        return [
+            (
+                r["case"],
+                r["workers"],
+                r["courier_rps"],
+                r["ceiling_rps"],
+                r["ratio"],
+                r["target"],
+                r["cpu_us_courier"],
+                r["cpu_us_ceiling"],
+                r["met"],
+            )
+            for r in results.get(key, [])
+        ]
+
+    headers = (
+        "case",
+        "workers",
+        "courier req/s",
+        "ceiling req/s",
+        "ratio",
+        "target",
+        "courier CPU µs/req",
+        "ceiling CPU µs/req",
+        "verdict",
+    )
+    plain = ratio_rows("plain_ratios")
     return (
         "## HTTP\n\n"
         + table(
@@ -135,19 +154,12 @@ def _http(results: dict[str, Any]) -> str:
             rows,
         )
         + "\n### courier against the ceiling\n\n"
-        + table(
-            (
-                "case",
-                "workers",
-                "courier req/s",
-                "ceiling req/s",
-                "ratio",
-                "target",
-                "courier CPU µs/req",
-                "ceiling CPU µs/req",
-                "verdict",
-            ),
-            ratios,
+        + table(headers, ratio_rows("ratios"))
+        + (
+            "\n\n### courier against the plain ceiling (the seed's SQL, no journal)\n\n"
+            + table(headers, plain)
+            if plain
+            else ""
         )
     )
 
@@ -417,6 +429,39 @@ def _cli_startup(results: dict[str, Any]) -> str:
     )
 
 
+def _locks(results: dict[str, Any]) -> str:
+    found = results.get("locks")
+    if not found:
+        return ""
+    runs = found.get("runs", {})
+    events = sorted({e for r in runs.values() for e in r.get("mean_backends", {})})
+    rows = [
+        (
+            f"synchronous_commit={mode}",
+            r.get("rps"),
+            r.get("p50_ms"),
+            r.get("p99_ms"),
+            r.get("samples"),
+            "; ".join(f"{e} {r['mean_backends'][e]}" for e in events if e in r.get("mean_backends", {})),
+        )
+        for mode, r in runs.items()
+    ]
+    latency = found.get("stream_latency_ms") or {}
+    return (
+        f"\n## Where writers wait\n\nassign + unassign, courier-api with {found.get('workers')} workers, "
+        "while `pg_stat_activity` is sampled every 5 ms: the mean number of courier's busy backends in "
+        "each wait event (`CPU`: running). `synchronous_commit=off` is a diagnostic run only.\n\n"
+        + table(("run", "req/s", "p50 ms", "p99 ms", "samples", "mean backends by wait event"), rows)
+        + (
+            f"\n\nCommit to live stream (a create's answer to its event on `GET /api/v1/stream`, "
+            f"{latency.get('samples')} samples): p50 {latency.get('p50')} ms, p90 {latency.get('p90')} ms, "
+            f"max {latency.get('max')} ms."
+            if latency
+            else ""
+        )
+    )
+
+
 def _findings() -> str:
     """The analysis written by hand after a run (``bench/findings.md``), kept with the figures."""
     path = Path(__file__).resolve().parent / "findings.md"
@@ -433,6 +478,7 @@ def render(results: dict[str, Any]) -> str:
         _scale_out(results),
         _events(results),
         _cli_startup(results),
+        _locks(results),
         _memory(results),
         _profile(results),
         _findings(),

@@ -184,12 +184,23 @@ def courier_api(
     )
 
 
-def ceiling(*, database_url: str, workers: int, log_dir: Path) -> Server:
+def ceiling(*, database_url: str, workers: int, log_dir: Path, plain: bool = False) -> Server:
+    """The ceiling (courier's statements), or with ``plain`` the seed's plain SQL with no journal."""
     port = free_port()
+    kind = "plain" if plain else "ceiling"
     return Server(
-        name=f"ceiling x{workers}",
-        command=[sys.executable, "-m", "bench.ceiling", "--port", str(port), "--workers", str(workers)],
+        name=f"{kind} x{workers}",
+        command=[
+            sys.executable,
+            "-m",
+            "bench.ceiling",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            *(["--plain"] if plain else []),
+        ],
         env={"BENCH_DATABASE_URL": database_url, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
         port=port,
-        log_path=log_dir / f"ceiling-{workers}w-{port}.log",
+        log_path=log_dir / f"{kind}-{workers}w-{port}.log",
     )

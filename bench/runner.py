@@ -53,8 +53,10 @@ class Context:
             env=env,
         )
 
-    def ceiling(self, database_url: str, workers: int) -> Server:
-        return processes.ceiling(database_url=database_url, workers=workers, log_dir=self.log_dir)
+    def ceiling(self, database_url: str, workers: int, *, plain: bool = False) -> Server:
+        return processes.ceiling(
+            database_url=database_url, workers=workers, log_dir=self.log_dir, plain=plain
+        )
 
     def fail(self, what: str) -> None:
         log.error("FAILED: %s", what)

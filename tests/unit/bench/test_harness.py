@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import ceiling, http_cases, markdown, memory, report, wrk
+from bench import ceiling, http_cases, lock_waits, markdown, memory, report, wrk
 from bench.plan import FULL, SMOKE
 from courier_adapters.postgres.database import PostgresDatabase
 
@@ -155,3 +155,45 @@ def test_a_partial_run_replaces_its_sections_and_keeps_the_full_runs_figures() -
         "measured_by": "python -m bench run --only cli, 2026-12-04",
     }
     assert (merged["failures"], merged["skipped"]) == (["an old failure"], ["a skipped case"])
+
+
+def test_lock_waits_are_mean_backends_per_sample_and_rendered_per_run() -> None:
+    sampler = lock_waits.Sampler("postgresql://unused")
+    sampler.samples = 4
+    sampler.counts.update({"CPU": 6, "Lock:advisory": 2, "IO:WALSync": 1})
+    assert sampler.to_json() == {
+        "samples": 4,
+        "mean_backends": {"CPU": 1.5, "Lock:advisory": 0.5, "IO:WALSync": 0.25},
+    }
+    results = {
+        "locks": {
+            "workers": 2,
+            "runs": {"on": {"rps": 900.0, "p50_ms": 60.0, "p99_ms": 90.0, **sampler.to_json()}},
+            "stream_latency_ms": {"samples": 5, "p50": 150.0, "p90": 240.0, "max": 260.0},
+        }
+    }
+    text = markdown.render(results)
+    assert "## Where writers wait" in text
+    assert (
+        "| synchronous_commit=on | 900.0 | 60.0 | 90.0 | 4 | CPU 1.5; IO:WALSync 0.25; Lock:advisory 0.5 |"
+        in text
+    )
+    assert "p50 150.0 ms, p90 240.0 ms" in text
+
+
+def test_the_plain_ceiling_has_its_own_ratios_and_targets() -> None:
+    row = {"title": "t", "p50_ms": 1.0, "p99_ms": 2.0, "non_2xx": 0, "socket_errors": 0}
+    rows = [
+        {**row, "case": "assign_unassign", "target": "courier", "workers": 1, "rps": 600.0},
+        {**row, "case": "assign_unassign", "target": "ceiling", "workers": 1, "rps": 700.0},
+        {**row, "case": "assign_unassign", "target": "plain", "workers": 1, "rps": 1000.0},
+    ]
+    [plain] = http_cases.ratios(rows, against="plain")
+    assert (plain["ratio"], plain["target"], plain["met"]) == (0.6, 0.75, False)
+    [own] = http_cases.ratios(rows)
+    assert (own["ratio"], own["target"], own["met"]) == (0.857, 0.8, True)
+    results = {"http": rows, "ratios": [own], "plain_ratios": [plain]}
+    assert "assign_unassign ≥ 0.75 of the plain ceiling (1 worker(s))" in {
+        t["target"] for t in report.targets(results)
+    }
+    assert "### courier against the plain ceiling" in markdown.render(results)
