@@ -73,7 +73,9 @@ def _cell(value: Any) -> str:
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value).replace("|", "\\|")
+    # py-spy may name a thread or frame with bytes that are not text: keep the report text
+    text = "".join(c if c.isprintable() else "?" for c in str(value))
+    return text.replace("|", "\\|")
 
 
 def _run(results: dict[str, Any]) -> str:

@@ -197,3 +197,7 @@ def test_the_plain_ceiling_has_its_own_ratios_and_targets() -> None:
         t["target"] for t in report.targets(results)
     }
     assert "### courier against the plain ceiling" in markdown.render(results)
+
+
+def test_a_cell_that_is_not_text_stays_text() -> None:
+    assert markdown.table(("a",), [("other (\x00\x07x|y)",)]).splitlines()[-1] == "| other (??x\\|y) |"
