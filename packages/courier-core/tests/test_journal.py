@@ -317,8 +317,19 @@ async def test_every_way_of_freeing_a_courier_gives_it_the_oldest_waiting_order(
         await getattr(services.deliveries, frees)("o-1")
     assert (await services.deliveries.get("w-1")).courier_id == 1
     assert await services.deliveries.waiting() == []
-    # freed and given the order in one transaction: busy throughout, so no status change recorded
+    # freed and given the order in one transaction: busy throughout, so no status change is
+    # published, but its history records both steps
     assert [e for e in history(services, Subject.COURIER, "1") if e[0] == "status"] == [
-        ("status", "available", "busy")
+        ("status", "available", "busy"),
+        ("status", "busy", "available"),
+        ("status", "available", "busy"),
     ]
+    taken = (await services.couriers.history(1))[-1]
+    assert taken.details == {"reason": "assigned", "order_id": "w-1"}
+    freed = (await services.couriers.history(1))[-2]
+    assert freed.details == {
+        "reason": {"unassign": "unassigned", "complete": "completed"}.get(frees, "expired"),
+        "order_id": "o-1",
+    }
     assert events(services)[-1] == ("delivery.assigned", "w-1")
+    assert [e[0] for e in events(services)].count("courier.status_changed") == 1  # the first assign

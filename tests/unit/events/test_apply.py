@@ -143,6 +143,14 @@ async def test_a_cancelled_waiting_order_is_never_assigned(
     assert state(services).waiting == {}
     await add_courier(services)
     assert state(services).deliveries == {}
+    # its history says it waited, then was cancelled (no event: the order service announced it)
+    assert [(h.change, h.from_state, h.to_state) for h in await services.deliveries.history("o1")] == [
+        ("waiting", None, "waiting"),
+        ("cancelled", "waiting", "cancelled"),
+    ]
+    assert [e.type.value for e in state(services).outbox.values()] == ["order.waiting", "courier.created"]
+    await events.apply(ev("o1", "canceled", 9))  # again: it no longer waits, nothing more recorded
+    assert len(await services.deliveries.history("o1")) == 2
 
 
 async def test_a_batch_is_one_transaction(services: Services, events: OrderEventService) -> None:

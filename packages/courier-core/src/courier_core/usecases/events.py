@@ -35,8 +35,9 @@ from courier_core.model import (
     validate_order_id,
 )
 from courier_core.ports import Metrics, OrderGateway, UnitOfWork, UnitOfWorkFactory
+from courier_core.usecases import journal
 from courier_core.usecases.dispatch import AssignOrder, DeliveryService
-from courier_core.usecases.waiting import WaitingQueue
+from courier_core.usecases.waiting import WaitingSweeper as WaitingSweeper  # where it was
 
 MAX_STATUS_LENGTH = 32  # the width of the known-status column
 KNOWN_STATUSES = frozenset(
@@ -199,7 +200,8 @@ def default_handlers(deliveries: DeliveryService) -> dict[str, Handler]:
         return Outcome.APPLIED
 
     async def cancel(uow: UnitOfWork, event: OrderEvent) -> Outcome:
-        await uow.waiting.remove(event.order_id)
+        if await uow.waiting.remove(event.order_id):
+            await journal.order_left_queue(uow, event.order_id, "cancelled")
         with contextlib.suppress(DeliveryNotFound):  # nothing active to undo: already done
             await deliveries.unassign_in(uow, event.order_id)
         return Outcome.APPLIED
@@ -264,34 +266,6 @@ class OrderEventService:
             await uow.orders.record(verification.known)
         handler = self._handlers.get(event.status, _record_only)
         return await handler(uow, event)
-
-
-class WaitingSweeper:
-    """Gives available couriers to waiting orders that a race left waiting.
-
-    Assignment skips couriers locked by other transactions, so an order can join the queue while a
-    courier is being freed by a transaction that cannot see it yet; both commit, and the order would
-    wait for the *next* freed courier. A periodic sweep closes that gap (idempotent, safe anywhere).
-    """
-
-    def __init__(self, *, uow: UnitOfWorkFactory, waiting: WaitingQueue, limit: int = 100) -> None:
-        self._uow = uow
-        self._waiting = waiting
-        self._limit = limit
-
-    async def sweep(self) -> int:
-        """Assign up to ``limit`` waiting orders in one transaction; return how many."""
-        assigned = 0
-        async with self._uow() as uow:
-            while assigned < self._limit and await uow.waiting.list(limit=1):
-                picked = await uow.couriers.pick_available()
-                if picked is None:
-                    break
-                if await self._waiting.offer(uow, picked.courier) is None:
-                    break
-                assigned += 1
-            await uow.commit()
-        return assigned
 
 
 def status_label(status: str) -> str:

@@ -119,6 +119,19 @@ async def courier_status_changed(
     await _remember(uow, Subject.COURIER, str(courier_id), "status", before.value, after.value, details)
 
 
+async def courier_passed_on(
+    uow: UnitOfWork, courier_id: int, *, reason: str, order_id: str, next_order_id: str
+) -> None:
+    """A busy courier freed (``reason``, from ``order_id``) and given the oldest waiting order
+    (``next_order_id``) in one transaction. Its status is busy before and after, so no
+    ``courier.status_changed`` is published; its history records both steps."""
+    freed: dict[str, object] = {"reason": reason, "order_id": order_id}
+    taken: dict[str, object] = {"reason": "assigned", "order_id": next_order_id}
+    busy, available = CourierStatus.BUSY.value, CourierStatus.AVAILABLE.value
+    await _remember(uow, Subject.COURIER, str(courier_id), "status", busy, available, freed)
+    await _remember(uow, Subject.COURIER, str(courier_id), "status", available, busy, taken)
+
+
 async def courier_deleted(uow: UnitOfWork, courier: Courier) -> None:
     await _emit(uow, EventType.COURIER_DELETED, str(courier.id), {"courier_id": courier.id})
     await _remember(uow, Subject.COURIER, str(courier.id), "deleted", courier.status.value, None)
@@ -183,6 +196,12 @@ async def delivery_handed_over(uow: UnitOfWork, delivery: Delivery, from_courier
         "active",
         {"from_courier_id": from_courier_id, "courier_id": delivery.courier_id},
     )
+
+
+async def order_left_queue(uow: UnitOfWork, order_id: str, change: str) -> None:
+    """A waiting order that will never be assigned (``cancelled``): its history says so (no event is
+    published: the order service announced it)."""
+    await _remember(uow, Subject.DELIVERY, order_id, change, "waiting", change)
 
 
 async def order_waiting(uow: UnitOfWork, waiting: WaitingOrder) -> None:

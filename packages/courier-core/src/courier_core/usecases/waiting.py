@@ -15,6 +15,7 @@ from courier_core.model import (
 from courier_core.ports import (
     Metrics,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
 from courier_core.usecases import journal
 
@@ -71,8 +72,13 @@ class WaitingQueue:
         """``courier`` was freed (a delivery of ``order_id`` ended or moved away; its status was
         ``before``): it takes the oldest waiting order, if any, is stored, and its status change is
         recorded with ``reason``. Unassign, complete, expire and handover end here."""
-        await self.give_courier(uow, courier)
+        given = await self.give_courier(uow, courier)
         await uow.couriers.store(courier)  # nothing read back: it goes out with the commit
+        if given is not None and courier.status is before:  # busy, freed, busy again at once
+            await journal.courier_passed_on(
+                uow, courier.id, reason=reason, order_id=order_id, next_order_id=given.order_id
+            )
+            return
         await journal.courier_status_changed(
             uow, courier.id, before, courier.status, reason=reason, order_id=order_id
         )
@@ -90,3 +96,31 @@ class WaitingQueue:
             uow, saved.id, before, saved.status, reason="assigned", order_id=given.order_id
         )
         return saved
+
+
+class WaitingSweeper:
+    """Gives available couriers to waiting orders that a race left waiting.
+
+    Assignment skips couriers locked by other transactions, so an order can join the queue while a
+    courier is being freed by a transaction that cannot see it yet; both commit, and the order would
+    wait for the *next* freed courier. A periodic sweep closes that gap (idempotent, safe anywhere).
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, waiting: WaitingQueue, limit: int = 100) -> None:
+        self._uow = uow
+        self._waiting = waiting
+        self._limit = limit
+
+    async def sweep(self) -> int:
+        """Assign up to ``limit`` waiting orders in one transaction; return how many."""
+        assigned = 0
+        async with self._uow() as uow:
+            while assigned < self._limit and await uow.waiting.list(limit=1):
+                picked = await uow.couriers.pick_available()
+                if picked is None:
+                    break
+                if await self._waiting.offer(uow, picked.courier) is None:
+                    break
+                assigned += 1
+            await uow.commit()
+        return assigned
