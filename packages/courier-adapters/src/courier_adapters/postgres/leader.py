@@ -118,7 +118,13 @@ class LeaderLease:
                 await conn.close()
 
     async def release(self) -> None:
-        """Give the lead up (the session ends): a standby takes it at its next tick."""
+        """Give the lead up: unlocked first (a session's end releases it only once the server has
+        noticed), then the session ends; a standby takes it at its next tick."""
+        if self.leading and self._conn is not None and not self._conn.broken:
+            with contextlib.suppress(Exception):
+                await TransactionSession(self._conn).fetch_one(
+                    "SELECT pg_advisory_unlock(%s, %s)", (JOBS_LOCK_NAMESPACE, self._key)
+                )
         await self._drop()
 
 
