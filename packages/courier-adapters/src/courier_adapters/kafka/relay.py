@@ -20,7 +20,6 @@ retries with capped backoff, and nothing is marked sent meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -31,7 +30,13 @@ from psycopg import AsyncConnection
 
 from courier_adapters.postgres.database import Row, Session, TransactionSession
 from courier_adapters.postgres.journal import RELAY_LOCK_NAMESPACE, PostgresOutboxRepository
-from courier_adapters.postgres.leader import connect_session
+from courier_adapters.postgres.leader import (
+    close_quietly,
+    connect_session,
+    connection_lost,
+    pause,
+    try_session_lock,
+)
 from courier_adapters.postgres.stamper import stamp_until
 from courier_adapters.settings import Settings
 from courier_core.errors import Conflict
@@ -40,7 +45,6 @@ from courier_core.usecases.relay import OutboxRelay
 
 log = logging.getLogger("courier.outbox.relay")
 APPLICATION_NAME = "courier-relay"
-TRY_LOCK_SQL = f"SELECT pg_try_advisory_lock({RELAY_LOCK_NAMESPACE}, 0)"
 # A lock taken with two int4 keys shows in pg_locks as classid, objid with objsubid = 2.
 RELAY_ACTIVE_SQL = (
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
@@ -107,29 +111,13 @@ async def connect(database_url: str, options: RelayOptions) -> AsyncConnection[R
 
 async def try_lock(conn: AsyncConnection[Row]) -> bool:
     """Take the relay's lock for this session if nobody holds it; whether we hold it now."""
-    row = await TransactionSession(conn).fetch_one(TRY_LOCK_SQL)
-    return bool(row and row[0])
+    return await try_session_lock(conn, RELAY_LOCK_NAMESPACE, 0)
 
 
 async def relay_active(session: Session) -> bool:
     """Whether some session of this database holds the relay's lock (a relay is active)."""
     row = await session.fetch_one(RELAY_ACTIVE_SQL)
     return bool(row and row[0])
-
-
-def connection_lost(conn: AsyncConnection[Row] | None) -> bool:
-    return conn is None or conn.closed or conn.broken
-
-
-async def _close(conn: AsyncConnection[Row] | None) -> None:
-    if conn is not None:
-        with contextlib.suppress(Exception):
-            await conn.close()
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 class RelayRunner:
@@ -170,7 +158,7 @@ class RelayRunner:
             while not stop.is_set():
                 try:
                     if connection_lost(conn):
-                        await _close(conn)
+                        await close_quietly(conn)
                         conn = await connect(self._url, self._options)
                     assert conn is not None
                     locked = await try_lock(conn)
@@ -186,12 +174,12 @@ class RelayRunner:
                     self.standing_by = False
                     self._trouble(f"{_describe(exc)}; trying again every {self._options.standby_interval:g}s")
                     if not connection_lost(conn):  # a statement failed on a live session: start afresh
-                        await _close(conn)
+                        await close_quietly(conn)
                     conn = None
-                await _pause(stop, self._options.standby_interval)
+                await pause(stop, self._options.standby_interval)
         finally:
             self._set_active(False)
-            await _close(conn)  # a session's advisory lock ends with it
+            await close_quietly(conn)  # a session's advisory lock ends with it
 
     async def _lead(self, conn: AsyncConnection[Row], stop: asyncio.Event) -> None:
         """Publish until ``stop``; raises when the connection (so the lock) is lost."""
@@ -217,7 +205,7 @@ class RelayRunner:
                         raise
                     backoff = min(max(backoff * 2, BACKOFF_FIRST), options.backoff_max)
                     self._trouble(f"{_describe(exc)}; retrying (at most every {options.backoff_max:g}s)")
-                    await _pause(stop, backoff)
+                    await pause(stop, backoff)
                     continue
                 if backoff:
                     log.info("outbox relay: publishing again")
@@ -227,7 +215,7 @@ class RelayRunner:
                     self.published += sent
                     self._observer.published(sent)
                 else:
-                    await _pause(stop, options.poll_interval)
+                    await pause(stop, options.poll_interval)
         finally:
             self._set_active(False)
 
@@ -266,4 +254,4 @@ async def drain(
                 progress(sent, max(pending, sent))
         return sent
     finally:
-        await _close(conn)
+        await close_quietly(conn)

@@ -11,6 +11,7 @@ and a standby takes it at its next tick. The outbox relay has the same kind of l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -57,6 +58,29 @@ async def connect_session(
     return conn
 
 
+def connection_lost(conn: AsyncConnection[Row] | None) -> bool:
+    return conn is None or conn.closed or conn.broken
+
+
+async def close_quietly(conn: AsyncConnection[Row] | None) -> None:
+    """Close a leader's session (its advisory lock ends with it); a broken one may fail to: fine."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less when ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def try_session_lock(conn: AsyncConnection[Row], namespace: int, key: int) -> bool:
+    """Take the session advisory lock ``(namespace, key)`` if nobody holds it; whether we hold it."""
+    row = await TransactionSession(conn).fetch_one("SELECT pg_try_advisory_lock(%s, %s)", (namespace, key))
+    return bool(row and row[0])
+
+
 class LeaderLease:
     """``await lease.held()``: whether this process leads ``job`` now (taking the lead if free)."""
 
@@ -86,10 +110,7 @@ class LeaderLease:
                     statement_timeout=self._statement_timeout,
                 )
             if not self.leading:
-                row = await TransactionSession(self._conn).fetch_one(
-                    "SELECT pg_try_advisory_lock(%s, %s)", (JOBS_LOCK_NAMESPACE, self._key)
-                )
-                self._set(bool(row and row[0]))
+                self._set(await try_session_lock(self._conn, JOBS_LOCK_NAMESPACE, self._key))
             elif not await self._still_alive():
                 raise ConnectionError("the leader's session was lost")
         except Exception as exc:

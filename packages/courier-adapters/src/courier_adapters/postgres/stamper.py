@@ -18,7 +18,6 @@ Stamping is idempotent: a stamp that did not commit leaves its rows to the next 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -26,7 +25,15 @@ from psycopg import AsyncConnection
 
 from courier_adapters.postgres.database import Row, TransactionSession
 from courier_adapters.postgres.journal import PostgresOutboxRepository
-from courier_adapters.postgres.leader import JOB_KEYS, JOBS_LOCK_NAMESPACE, connect_session
+from courier_adapters.postgres.leader import (
+    JOB_KEYS,
+    JOBS_LOCK_NAMESPACE,
+    close_quietly,
+    connect_session,
+    connection_lost,
+    pause,
+    try_session_lock,
+)
 from courier_adapters.settings import Settings
 from courier_core.errors import DependencyUnavailable
 
@@ -51,17 +58,6 @@ class StamperOptions:
             standby_interval=settings.outbox_standby_interval,
             statement_timeout=settings.db_statement_timeout,
         )
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def _close(conn: AsyncConnection[Row] | None) -> None:
-    if conn is not None:
-        with contextlib.suppress(Exception):
-            await conn.close()
 
 
 class PositionStamper:
@@ -92,13 +88,14 @@ class PositionStamper:
         try:
             while not stop.is_set():
                 try:
-                    if conn is None or conn.closed or conn.broken:
-                        await _close(conn)
+                    if connection_lost(conn):
+                        await close_quietly(conn)
                         conn = await connect_session(
                             self._url,
                             application_name=APPLICATION_NAME,
                             statement_timeout=self._options.statement_timeout,
                         )
+                    assert conn is not None
                     if await try_lock(conn):
                         self._problem = None
                         await self._lead(conn, stop)
@@ -108,12 +105,12 @@ class PositionStamper:
                     if problem != self._problem:
                         self._problem = problem
                         log.warning("outbox stamper: %s; trying again", problem)
-                    await _close(conn)
+                    await close_quietly(conn)
                     conn = None
-                await _pause(stop, self._options.standby_interval)
+                await pause(stop, self._options.standby_interval)
         finally:
             self._set_leading(False)
-            await _close(conn)  # a session's advisory lock ends with it
+            await close_quietly(conn)  # a session's advisory lock ends with it
 
     async def _lead(self, conn: AsyncConnection[Row], stop: asyncio.Event) -> None:
         """Stamp until ``stop``; raises when the session (so the lock) is lost."""
@@ -124,7 +121,7 @@ class PositionStamper:
                 count = await outbox.stamp(limit=self._options.batch)
                 self.stamped += count
                 if count < self._options.batch:
-                    await _pause(stop, self._options.interval)
+                    await pause(stop, self._options.interval)
         finally:
             self._set_leading(False)
 
@@ -136,8 +133,7 @@ class PositionStamper:
 
 async def try_lock(conn: AsyncConnection[Row]) -> bool:
     """Take the stamper's lock for this session if nobody holds it; whether we hold it now."""
-    row = await TransactionSession(conn).fetch_one(TRY_LOCK_SQL)
-    return bool(row and row[0])
+    return await try_session_lock(conn, JOBS_LOCK_NAMESPACE, JOB_KEYS["stamp"])
 
 
 async def stamp_until(conn: AsyncConnection[Row], upto: int, *, timeout: float = 30.0) -> None:
