@@ -17,8 +17,10 @@ from courier_core.model import (
     Assignment,
     CourierStatus,
     DryRun,
+    NewCourier,
     Strategy,
     Subject,
+    TransportType,
 )
 from courier_core.testing import FakeClock, Services
 from courier_core.usecases import HandOver
@@ -135,6 +137,40 @@ async def test_unassign_expire_and_waiting_orders(services: Services, clock: Fak
         ("assigned", None, "active"),
         ("unassigned", "active", "unassigned"),
     ]
+
+
+async def test_couriers_registered_in_bulk_are_recorded_then_serve_the_queue(services: Services) -> None:
+    await services.deliveries.assign(AssignOrder("w-1", wait=True))
+    async with services.uow() as uow:  # what the CLI's import does with one batch
+        created = [
+            await uow.couriers.add(NewCourier("Ivan", f"+7999000{n:04d}", status, TransportType.CAR))
+            for n, status in enumerate(
+                [CourierStatus.PAUSED, CourierStatus.AVAILABLE, CourierStatus.AVAILABLE]
+            )
+        ]
+        assert await services.waiting.registered(uow, created) == 1
+        await uow.commit()
+    assert events(services) == [
+        ("order.waiting", "w-1"),
+        ("courier.created", "1"),
+        ("courier.created", "2"),
+        ("courier.created", "3"),
+        ("delivery.assigned", "w-1"),  # the first available courier of the batch took it
+        ("courier.status_changed", "2"),
+    ]
+    assert history(services, Subject.COURIER, "2") == [
+        ("created", None, "available"),
+        ("status", "available", "busy"),
+    ]
+    async with services.uow() as uow:  # an empty queue: recorded, nobody served
+        more = [
+            await uow.couriers.add(
+                NewCourier("Ivan", "+79990009999", CourierStatus.AVAILABLE, TransportType.CAR)
+            )
+        ]
+        assert await services.waiting.registered(uow, more) == 0
+        await uow.commit()
+    assert events(services)[-1] == ("courier.created", "4")
 
 
 async def test_operator_edits_are_events_and_history(services: Services) -> None:

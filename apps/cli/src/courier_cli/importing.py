@@ -2,9 +2,9 @@
 
 Rows are checked with core's validators (the rules of ``POST /courier``); a phone seen on an earlier
 row of the file, or already registered, makes the row a duplicate, skipped. Couriers are created with
-one statement per batch (:mod:`courier_adapters.postgres.bulk`), and every available courier created is
-offered to the waiting orders through core's :class:`~courier_core.usecases.WaitingQueue`, in the batch's
-transaction, as a courier created one by one would be.
+one statement per batch (:mod:`courier_adapters.postgres.bulk`); core's
+:meth:`~courier_core.usecases.WaitingQueue.registered` then records them and offers every available one to
+the waiting orders, in the batch's transaction, as a courier created one by one would be.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from courier_cli.errors import UsageProblem
 from courier_core.errors import DependencyUnavailable, InvalidInput
 from courier_core.model import (
-    Courier,
     NewCourier,
 )
-from courier_core.usecases import CreateCourier, WaitingQueue, journal
+from courier_core.usecases import CreateCourier, WaitingQueue
 from courier_core.usecases import new_courier as validated_new_courier
 
 if TYPE_CHECKING:
@@ -184,26 +183,10 @@ def batches(rows: Sequence[GoodRow], size: int) -> list[Sequence[GoodRow]]:
     return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
-async def _serve_waiting(uow: BulkUnitOfWork, waiting: WaitingQueue, created: Sequence[Courier]) -> int:
-    """Give the available couriers just created to waiting orders (core's rule, in this transaction)."""
-    if not await uow.waiting.list(limit=1):
-        return 0
-    served = 0
-    for courier in created:
-        if not courier.is_available:
-            continue
-        if await waiting.offer(uow, courier) is None:
-            break  # the queue is empty
-        served += 1
-    return served
-
-
 async def _import_batch(uow: BulkUnitOfWork, batch: Sequence[GoodRow], waiting: WaitingQueue) -> Outcome:
     """Create one batch in ``uow``'s transaction; what it did, counted once the caller commits."""
     done = Outcome(last_line=batch[-1].line)
     created = await uow.bulk.add_many([row.courier for row in batch])
-    for courier in created:
-        await journal.courier_created(uow, courier)
     taken = {courier.phone for courier in created}
     done.created = len(created)
     done.duplicates = [
@@ -211,7 +194,7 @@ async def _import_batch(uow: BulkUnitOfWork, batch: Sequence[GoodRow], waiting: 
         for row in batch
         if row.courier.phone not in taken
     ]
-    done.served_waiting = await _serve_waiting(uow, waiting, created)
+    done.served_waiting = await waiting.registered(uow, created)
     return done
 
 

@@ -517,6 +517,7 @@ class Services:
     uow: InMemoryUnitOfWorkFactory
     couriers: CourierService
     deliveries: DeliveryService
+    waiting: WaitingQueue
     metrics: Metrics
 
 
@@ -551,5 +552,6 @@ def build_services(
             decisions=InMemoryDecisionRepository(store),
             history=InMemoryHistoryRepository(store),
         ),
+        waiting=waiting,
         metrics=metrics,
     )

@@ -1,11 +1,13 @@
 """Entities and their rules (``shared/spec/domain.md``): plain dataclasses that carry behaviour. A
-:class:`Courier` starts, finishes and gives back deliveries, and refuses what the rules forbid. Time always
-comes in as an argument (the database's clock, through the ``Clock`` port): nothing here reads the wall clock.
+:class:`Courier` starts, finishes and gives back deliveries, refuses what the rules forbid, and records
+each change it makes (:class:`StatusChange`, :class:`Edit`) for the journal to turn into history and events.
+Time always comes in as an argument (the database's clock, through the ``Clock`` port): nothing here reads
+the wall clock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from courier_core.errors import CourierHasActiveDelivery, InvalidInput
@@ -75,6 +77,23 @@ class CourierChanges:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A courier's status moved from ``before`` to ``after`` because of ``reason`` (and ``order_id``)."""
+
+    before: CourierStatus
+    after: CourierStatus
+    reason: str
+    order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """An operator changed these fields of a courier."""
+
+    fields: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class Courier:
     """A courier. ``total_deliveries`` counts every delivery ever assigned minus those unassigned."""
@@ -88,18 +107,24 @@ class Courier:
     updated_at: datetime
     total_deliveries: int = 0
     version: int = 1
+    #: What this object changed since it was loaded, oldest first (never stored; a copy starts empty).
+    recorded: list[StatusChange | Edit] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @property
     def is_available(self) -> bool:
         return self.status is CourierStatus.AVAILABLE
 
+    def take_recorded(self) -> list[StatusChange | Edit]:
+        """What was recorded, oldest first; the record starts again empty."""
+        recorded, self.recorded = self.recorded, []
+        return recorded
+
     def change(self, changes: CourierChanges) -> bool:
         """Apply an operator's partial update; return whether the courier became available."""
         if changes.status is not None and self.status is CourierStatus.BUSY:
             raise CourierHasActiveDelivery()
-        became_available = (
-            changes.status is CourierStatus.AVAILABLE and self.status is not CourierStatus.AVAILABLE
-        )
+        before = self.status
+        edited = changes.differences(self)
         if changes.name is not None:
             self.name = changes.name
         if changes.phone is not None:
@@ -108,18 +133,25 @@ class Courier:
             self.status = changes.status
         if changes.transport_type is not None:
             self.transport_type = changes.transport_type
-        return became_available
+        if edited:
+            self.recorded.append(Edit(tuple(edited)))
+        self._moved(before, "operator")
+        return self.status is CourierStatus.AVAILABLE and before is not CourierStatus.AVAILABLE
 
     def ensure_deletable(self) -> None:
         if self.status is CourierStatus.BUSY:
             raise CourierHasActiveDelivery()
 
-    def start_delivery(self, order_id: str, *, now: datetime, policy: DeadlinePolicy) -> Delivery:
-        """Take ``order_id``: the courier becomes busy and its delivery count grows by one."""
+    def start_delivery(
+        self, order_id: str, *, now: datetime, policy: DeadlinePolicy, reason: str = "assigned"
+    ) -> Delivery:
+        """Take ``order_id`` (assigned, or ``reason``): the courier becomes busy and its delivery count
+        grows by one."""
         if not self.is_available:
             raise ValueError(f"courier {self.id} is {self.status}, not available")
         self.status = CourierStatus.BUSY
         self.total_deliveries += 1
+        self._moved(CourierStatus.AVAILABLE, reason, order_id)
         return Delivery(
             order_id=order_id,
             courier_id=self.id,
@@ -128,14 +160,22 @@ class Courier:
             deadline=policy.deadline(self.transport_type, now),
         )
 
-    def finish_delivery(self) -> None:
-        """The active delivery ended (completed or expired): the courier is available again."""
-        self.status = CourierStatus.AVAILABLE
+    def finish_delivery(self, order_id: str | None = None, *, reason: str = "completed") -> None:
+        """The active delivery of ``order_id`` ended (``completed`` or ``expired``): the courier is
+        available again."""
+        before, self.status = self.status, CourierStatus.AVAILABLE
+        self._moved(before, reason, order_id)
 
-    def give_back_delivery(self) -> None:
-        """The active delivery was unassigned: it never happened, so the count goes back down."""
-        self.status = CourierStatus.AVAILABLE
+    def give_back_delivery(self, order_id: str | None = None, *, reason: str = "unassigned") -> None:
+        """The active delivery of ``order_id`` was unassigned (or handed over, ``reason``): it never
+        happened for this courier, so the count goes back down."""
+        before, self.status = self.status, CourierStatus.AVAILABLE
         self.total_deliveries = max(0, self.total_deliveries - 1)
+        self._moved(before, reason, order_id)
+
+    def _moved(self, before: CourierStatus, reason: str, order_id: str | None = None) -> None:
+        if self.status is not before:
+            self.recorded.append(StatusChange(before, self.status, reason, order_id))
 
 
 @dataclass(slots=True)

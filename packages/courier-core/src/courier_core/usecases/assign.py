@@ -160,16 +160,13 @@ class Assignments:
         return await self._apply(uow, picked.courier, decision)
 
     async def _apply(self, uow: UnitOfWork, courier: Courier, decision: Decision) -> Assignment:
-        before = courier.status
         delivery = courier.start_delivery(decision.order_id, now=decision.decided_at, policy=self._policy)
         # Nothing is read back: the three writes go out with the journal and COMMIT, in one trip.
         await uow.deliveries.add(delivery)
         await uow.couriers.store(courier)
         await uow.waiting.discard(decision.order_id)  # it may have waited: an assigned order waits no more
         await journal.delivery_assigned(uow, delivery, decision)
-        await journal.courier_status_changed(
-            uow, courier.id, before, courier.status, reason="assigned", order_id=decision.order_id
-        )
+        await journal.courier_changed(uow, courier)
         self._metrics.assignment("assigned")
         return Assignment(
             courier_id=courier.id,

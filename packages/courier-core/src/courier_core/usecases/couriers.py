@@ -152,17 +152,10 @@ class CourierService:
                 raise CourierNotFound()
             if command.expected_version is not None and command.expected_version != courier.version:
                 raise PreconditionFailed()
-            before = courier.status
-            changed = changes.differences(courier)
-            became_available = courier.change(changes)
-            set_to = courier.status
-            given = became_available and await self._waiting.give_courier(uow, courier) is not None
+            if courier.change(changes):  # it became available: the oldest waiting order is its
+                await self._waiting.give_courier(uow, courier)
             saved = await uow.couriers.save(courier)
-            if changed:
-                await journal.courier_updated(uow, saved, changed)
-            await journal.courier_status_changed(uow, saved.id, before, set_to, reason="operator")
-            if given:
-                await journal.courier_status_changed(uow, saved.id, set_to, saved.status, reason="assigned")
+            await journal.courier_changed(uow, courier, saved=saved)
             return saved
 
         return await in_transaction(self._uow, work)

@@ -47,11 +47,10 @@ class Finishing:
         if delivery is None or not delivery.is_active:
             raise DeliveryNotFound()
         courier = await self._courier_of(uow, delivery)
-        before = courier.status
         await uow.deliveries.remove(checked)
         await journal.delivery_ended(uow, delivery, "unassigned")
-        courier.give_back_delivery()
-        await self._waiting.courier_freed(uow, courier, before=before, reason="unassigned", order_id=checked)
+        courier.give_back_delivery(checked)
+        await self._waiting.courier_freed(uow, courier)
         return DeliveryOutcome(order_id=checked, courier_id=delivery.courier_id, status="unassigned")
 
     async def complete(self, order_id: object) -> DeliveryOutcome:
@@ -96,11 +95,8 @@ class Finishing:
     async def _free(self, uow: UnitOfWork, delivery: Delivery, change: str) -> None:
         await journal.delivery_ended(uow, delivery, change)
         courier = await self._courier_of(uow, delivery)
-        before = courier.status
-        courier.finish_delivery()
-        await self._waiting.courier_freed(
-            uow, courier, before=before, reason=change, order_id=delivery.order_id
-        )
+        courier.finish_delivery(delivery.order_id, reason=change)
+        await self._waiting.courier_freed(uow, courier)
 
     @staticmethod
     async def _courier_of(uow: UnitOfWork, delivery: Delivery) -> Courier:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from courier_core.errors import (
     CourierNotAvailable,
@@ -57,46 +57,47 @@ class Handovers:
         return await in_transaction(self._uow, lambda uow: self._hand_over(uow, source_id, target_id))
 
     async def _hand_over(self, uow: UnitOfWork, source_id: int, target_id: int) -> Handover:
-        current = await uow.deliveries.active_of(source_id)
-        if current is None:
-            if await uow.couriers.get(source_id) is None:
-                raise CourierNotFound()
-            raise DeliveryNotFound()
-        # As assign and unassign: the order first, then its delivery.
-        delivery = (await uow.deliveries.lock_order(current.order_id, for_update=True)).delivery
-        if delivery is None or not delivery.is_active or delivery.courier_id != source_id:
-            raise DeliveryNotFound()  # it ended or moved while we looked
-        couriers: dict[int, Courier] = {}
-        for courier_id in sorted((source_id, target_id)):  # one lock order for every handover
-            courier = await uow.couriers.get(courier_id, for_update=True)
-            if courier is None:
-                raise CourierNotFound(f"courier {courier_id} not found")
-            couriers[courier_id] = courier
-        source, target = couriers[source_id], couriers[target_id]
+        delivery = await _active_delivery(uow, source_id)
+        source, target = await _lock_pair(uow, source_id, target_id)
         if not target.is_available:
             raise CourierNotAvailable()
-        source_before, target_before = source.status, target.status
-        target.start_delivery(delivery.order_id, now=delivery.assigned_at, policy=self._policy)
+        target.start_delivery(
+            delivery.order_id, now=delivery.assigned_at, policy=self._policy, reason="handed_over"
+        )
+        source.give_back_delivery(delivery.order_id, reason="handed_over")
         await uow.deliveries.reassign(delivery.order_id, target_id)
-        moved = Delivery(
-            order_id=delivery.order_id,
-            courier_id=target_id,
-            status=delivery.status,
-            assigned_at=delivery.assigned_at,
-            deadline=delivery.deadline,
-        )
-        source.give_back_delivery()
         await uow.couriers.store(target)
+        moved = replace(delivery, courier_id=target_id)
         await journal.delivery_handed_over(uow, moved, source_id)
-        await journal.courier_status_changed(
-            uow, target_id, target_before, target.status, reason="handed_over", order_id=delivery.order_id
-        )
-        await self._waiting.courier_freed(
-            uow, source, before=source_before, reason="handed_over", order_id=delivery.order_id
-        )
+        await journal.courier_changed(uow, target)
+        await self._waiting.courier_freed(uow, source)
         return Handover(
             order_id=delivery.order_id,
             from_courier_id=source_id,
             to_courier_id=target_id,
             deadline=delivery.deadline,
         )
+
+
+async def _active_delivery(uow: UnitOfWork, courier_id: int) -> Delivery:
+    """The courier's active delivery, its order locked (as assign and unassign: the order first)."""
+    current = await uow.deliveries.active_of(courier_id)
+    if current is None:
+        if await uow.couriers.get(courier_id) is None:
+            raise CourierNotFound()
+        raise DeliveryNotFound()
+    delivery = (await uow.deliveries.lock_order(current.order_id, for_update=True)).delivery
+    if delivery is None or not delivery.is_active or delivery.courier_id != courier_id:
+        raise DeliveryNotFound()  # it ended or moved while we looked
+    return delivery
+
+
+async def _lock_pair(uow: UnitOfWork, source_id: int, target_id: int) -> tuple[Courier, Courier]:
+    """Both couriers, locked in id order (one lock order for every handover)."""
+    couriers: dict[int, Courier] = {}
+    for courier_id in sorted((source_id, target_id)):
+        courier = await uow.couriers.get(courier_id, for_update=True)
+        if courier is None:
+            raise CourierNotFound(f"courier {courier_id} not found")
+        couriers[courier_id] = courier
+    return couriers[source_id], couriers[target_id]

@@ -12,12 +12,13 @@ from datetime import datetime
 from courier_core.actor import current_actor
 from courier_core.model import (
     Courier,
-    CourierStatus,
     Decision,
     Delivery,
+    Edit,
     EventType,
     HistoryEntry,
     OutboxEvent,
+    StatusChange,
     Subject,
     WaitingOrder,
 )
@@ -88,48 +89,31 @@ async def courier_created(uow: UnitOfWork, courier: Courier) -> None:
     await _remember(uow, Subject.COURIER, str(courier.id), "created", None, courier.status.value)
 
 
-async def courier_updated(uow: UnitOfWork, courier: Courier, changed: list[str]) -> None:
-    """An operator's edit: ``courier.updated`` with the fields that changed."""
-    await _emit(
-        uow, EventType.COURIER_UPDATED, str(courier.id), {**courier_fields(courier), "changed": changed}
-    )
+async def courier_changed(uow: UnitOfWork, courier: Courier, *, saved: Courier | None = None) -> None:
+    """Turn what ``courier`` recorded (:meth:`Courier.take_recorded`) into events and history, in order.
 
-
-async def courier_status_changed(
-    uow: UnitOfWork,
-    courier_id: int,
-    before: CourierStatus,
-    after: CourierStatus,
-    *,
-    reason: str,
-    order_id: str | None = None,
-) -> None:
-    """``courier.status_changed`` and its history entry, when the status did change."""
-    if after is before:
-        return
-    details: dict[str, object] = {"reason": reason}
-    if order_id is not None:
-        details["order_id"] = order_id
-    await _emit(
-        uow,
-        EventType.COURIER_STATUS_CHANGED,
-        str(courier_id),
-        {"courier_id": courier_id, "from": before.value, "to": after.value, **details},
-    )
-    await _remember(uow, Subject.COURIER, str(courier_id), "status", before.value, after.value, details)
-
-
-async def courier_passed_on(
-    uow: UnitOfWork, courier_id: int, *, reason: str, order_id: str, next_order_id: str
-) -> None:
-    """A busy courier freed (``reason``, from ``order_id``) and given the oldest waiting order
-    (``next_order_id``) in one transaction. Its status is busy before and after, so no
-    ``courier.status_changed`` is published; its history records both steps."""
-    freed: dict[str, object] = {"reason": reason, "order_id": order_id}
-    taken: dict[str, object] = {"reason": "assigned", "order_id": next_order_id}
-    busy, available = CourierStatus.BUSY.value, CourierStatus.AVAILABLE.value
-    await _remember(uow, Subject.COURIER, str(courier_id), "status", busy, available, freed)
-    await _remember(uow, Subject.COURIER, str(courier_id), "status", available, busy, taken)
+    The one place a courier's bookkeeping is written; its repository writes, this follows. An operator's
+    edit is ``courier.updated`` with the fields that changed (and ``saved``'s version, when it was saved
+    with one). Each status change is ``courier.status_changed`` and a history entry; but a courier that
+    ends where it started (busy, freed, and given the oldest waiting order at once) publishes nothing,
+    since it was busy throughout: its history still records each step.
+    """
+    recorded = courier.take_recorded()
+    moves = [change for change in recorded if isinstance(change, StatusChange)]
+    round_trip = len(moves) > 1 and moves[0].before is moves[-1].after
+    for change in recorded:
+        if isinstance(change, Edit):
+            fields = {**courier_fields(saved or courier), "changed": list(change.fields)}
+            await _emit(uow, EventType.COURIER_UPDATED, str(courier.id), fields)
+            continue
+        details: dict[str, object] = {"reason": change.reason}
+        if change.order_id is not None:
+            details["order_id"] = change.order_id
+        before, after = change.before.value, change.after.value
+        if not round_trip:
+            data = {"courier_id": courier.id, "from": before, "to": after, **details}
+            await _emit(uow, EventType.COURIER_STATUS_CHANGED, str(courier.id), data)
+        await _remember(uow, Subject.COURIER, str(courier.id), "status", before, after, details)
 
 
 async def courier_deleted(uow: UnitOfWork, courier: Courier) -> None:

@@ -4,9 +4,10 @@ in the same transaction (:class:`WaitingQueue`). Every path that frees or adds a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from courier_core.model import (
     Courier,
-    CourierStatus,
     DeadlinePolicy,
     Decision,
     Delivery,
@@ -66,35 +67,39 @@ class WaitingQueue:
             self._metrics.assignment("assigned")
             return delivery
 
-    async def courier_freed(
-        self, uow: UnitOfWork, courier: Courier, *, before: CourierStatus, reason: str, order_id: str
-    ) -> None:
-        """``courier`` was freed (a delivery of ``order_id`` ended or moved away; its status was
-        ``before``): it takes the oldest waiting order, if any, is stored, and its status change is
-        recorded with ``reason``. Unassign, complete, expire and handover end here."""
-        given = await self.give_courier(uow, courier)
+    async def courier_freed(self, uow: UnitOfWork, courier: Courier) -> None:
+        """``courier`` was freed (a delivery ended or moved away): it takes the oldest waiting order,
+        if any, is stored, and what it recorded is journalled. Unassign, complete, expire and handover
+        end here."""
+        await self.give_courier(uow, courier)
         await uow.couriers.store(courier)  # nothing read back: it goes out with the commit
-        if given is not None and courier.status is before:  # busy, freed, busy again at once
-            await journal.courier_passed_on(
-                uow, courier.id, reason=reason, order_id=order_id, next_order_id=given.order_id
-            )
-            return
-        await journal.courier_status_changed(
-            uow, courier.id, before, courier.status, reason=reason, order_id=order_id
-        )
+        await journal.courier_changed(uow, courier)
+
+    async def registered(self, uow: UnitOfWork, created: Sequence[Courier]) -> int:
+        """Couriers were just stored (a bulk import): record each as created, then give the available
+        ones, in order, to the waiting orders until the queue is empty. Returns how many took an order."""
+        for courier in created:
+            await journal.courier_created(uow, courier)
+        if not await uow.waiting.list(limit=1):
+            return 0  # the common case: one read, then nothing to do
+        served = 0
+        for courier in created:
+            if not courier.is_available:
+                continue
+            if await self.offer(uow, courier) is None:
+                break  # the queue is empty
+            served += 1
+        return served
 
     async def offer(self, uow: UnitOfWork, courier: Courier) -> Courier | None:
         """An available ``courier`` (just created or imported, or found free by a sweep) takes the
         oldest waiting order, if any; then it is saved and its change to busy recorded. Returns it as
         saved, or ``None`` when it took nothing (the queue is empty, or it is not available)."""
-        before = courier.status
         given = await self.give_courier(uow, courier)
         if given is None:
             return None
         saved = await uow.couriers.save(courier)
-        await journal.courier_status_changed(
-            uow, saved.id, before, saved.status, reason="assigned", order_id=given.order_id
-        )
+        await journal.courier_changed(uow, courier, saved=saved)
         return saved
 
 
