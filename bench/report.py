@@ -125,7 +125,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         two = next((r for r in events["runs"] if r["consumers"] == 2), None)
         out.append(
             {
-                "target": "≥ 2,000 events/s with 2 consumers, exactly once in effect",
+                "target": "≥ 2,500 events/s with 2 consumers, exactly once in effect",
                 "measured": "not run"
                 if two is None
                 else f"{two['events_per_s']:.0f}/s, exactly once: {two['exactly_once']}",

@@ -31,7 +31,9 @@ class Context:
 
     @property
     def log_dir(self) -> Path:
-        return self.work_dir / "logs"
+        path = self.work_dir / "logs"
+        path.mkdir(parents=True, exist_ok=True)  # whichever section runs first (``--only``) finds it
+        return path
 
     @property
     def profile_dir(self) -> Path:

@@ -202,6 +202,17 @@ async def test_known_orders_never_take_older_news(uow_factory) -> None:
         assert await uow.orders.get("o3") is None
 
 
+async def test_noted_orders_follow_the_same_rule_and_are_read_back(uow_factory) -> None:
+    async with uow_factory() as uow:
+        await uow.orders.note(KnownOrder("o1", "created", T0))
+        assert (await uow.orders.get("o1")).status == "created"  # seen by the next read
+        await uow.orders.note(KnownOrder("o1", "canceled", T0 + timedelta(seconds=1)))
+        await uow.orders.note(KnownOrder("o1", "created", T0 + timedelta(seconds=2)))  # finished stays
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert (await uow.orders.get("o1")).status == "canceled"
+
+
 async def test_waiting_queue_is_oldest_first_and_keeps_first_place(uow_factory) -> None:
     for order in ("w1", "w2"):
         async with uow_factory() as uow:
@@ -226,6 +237,17 @@ async def test_processed_events_are_recognised(uow_factory) -> None:
     async with uow_factory() as uow:
         assert not await uow.processed.add(b"k1")
         assert await uow.processed.prune(older_than=3600) == 0
+
+
+async def test_processed_events_are_recorded_a_batch_at_once(uow_factory) -> None:
+    async with uow_factory() as uow:
+        assert await uow.processed.add(b"k1")
+        assert await uow.processed.add_many([b"k2", b"k1", b"k3", b"k2"]) == {b"k2", b"k3"}
+        assert await uow.processed.add_many([]) == set()
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.processed.add_many([b"k3", b"k4"]) == {b"k4"}
+        assert not await uow.processed.add(b"k4")
 
 
 async def test_cursors_only_move_forward(uow_factory) -> None:

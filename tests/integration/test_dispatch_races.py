@@ -204,7 +204,8 @@ async def test_a_dead_pooled_connection_is_replaced_without_failing_the_request(
 
 
 async def test_options_in_the_url_are_kept(database_url: str) -> None:
-    db = PostgresDatabase(database_url + "&options=-c%20search_path%3Dcourier_x%2Cpublic")
+    joint = "&" if "?" in database_url else "?"  # COURIER_TEST_DATABASE_URL may have no query
+    db = PostgresDatabase(f"{database_url}{joint}options=-c%20search_path%3Dcourier_x%2Cpublic")
     await db.open()
     try:
         async with db.pool.connection() as conn:

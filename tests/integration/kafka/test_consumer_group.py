@@ -152,3 +152,29 @@ def _applied(app: ConsumerApp) -> int:
         "courier_kafka_messages_total", {"status": "created", "result": "applied"}
     )
     return int(value or 0)
+
+
+async def test_a_poll_is_applied_in_one_transaction_of_at_most_max_poll_records_events(
+    database_url: str, topics: Topics, producer: Producer, db: Db
+) -> None:
+    """``COURIER_KAFKA_MAX_POLL_RECORDS`` caps a poll, and a poll is one transaction: the deliveries it
+    assigned share that transaction's ``now()``."""
+    await db.add_couriers(12)
+    orders = [new_order_id() for _ in range(12)]
+    for order_id in orders:  # all waiting before the consumer starts: each poll is full
+        producer.send(event(order_id, "created"), partition=0)
+    producer.flush()
+    async with running_consumer(consumer_settings(database_url, topics, kafka_max_poll_records="5")):
+        await wait_until(lambda: _assigned(db, orders, len(orders)), what="every order assigned", timeout=60)
+    sizes = await db.scalar(
+        "SELECT array_agg(n ORDER BY at) FROM"
+        " (SELECT assigned_at AS at, count(*) AS n FROM deliveries WHERE order_id = ANY(%s) GROUP BY 1) AS t",
+        (orders,),
+    )
+    assert sum(sizes) == len(orders)
+    assert max(sizes) <= 5 and len(sizes) >= 3  # 12 events in polls of at most 5
+    assert max(sizes) > 1  # not one transaction per event
+
+
+async def _assigned(db: Db, orders: list[str], expected: int) -> bool:
+    return await db.scalar("SELECT count(*) FROM deliveries WHERE order_id = ANY(%s)", (orders,)) == expected

@@ -216,6 +216,7 @@ class ConsumerApp:
             topic=s.kafka_topic,
             group_id=s.kafka_group_id,
             auto_offset_reset=s.kafka_auto_offset_reset,
+            max_poll_records=s.kafka_max_poll_records,
         )
         for index in range(s.kafka_consumers):
             processor = BatchProcessor(

@@ -36,7 +36,7 @@ class ConsumerConfig:
     topic: str
     group_id: str
     auto_offset_reset: str = "earliest"
-    max_poll_records: int = 50
+    max_poll_records: int = 200
     max_poll_interval_ms: int = 10_000
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 2_000

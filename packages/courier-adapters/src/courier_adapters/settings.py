@@ -154,6 +154,7 @@ class Settings:
     )
     kafka_consumers: int = setting(1, "KAFKA_CONSUMERS", _positive_int)
     kafka_max_attempts: int = setting(5, "KAFKA_MAX_ATTEMPTS", _positive_int)
+    kafka_max_poll_records: int = setting(200, "KAFKA_MAX_POLL_RECORDS", _positive_int)
     order_service_addr: str | None = setting(None, "ORDER_SERVICE_ADDR", str)
     order_service_budget: float = setting(3.0, "ORDER_SERVICE_BUDGET", _positive_duration)
     order_service_timeout: float = setting(1.0, "ORDER_SERVICE_TIMEOUT", _positive_duration)

@@ -156,6 +156,11 @@ class OrderRepository(Protocol):
         finished order stays finished); return whether it was stored."""
         ...
 
+    async def note(self, order: KnownOrder) -> None:
+        """Remember ``order`` as :meth:`record` does, without saying whether it was stored; an adapter
+        may send it with the transaction's next statement (no round trip of its own)."""
+        ...
+
 
 class WaitingOrderRepository(Protocol):
     """Orders that found no courier free, oldest first."""
@@ -193,6 +198,11 @@ class ProcessedEventRepository(Protocol):
 
     async def add(self, key: bytes) -> bool:
         """Record ``key``; return ``False`` when it was recorded before (a redelivery)."""
+        ...
+
+    async def add_many(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Record ``keys`` at once (a poll's events); return those not recorded before. A key given
+        twice is new at most once: the caller treats its second event as the redelivery it is."""
         ...
 
     async def prune(self, *, older_than: float) -> int:

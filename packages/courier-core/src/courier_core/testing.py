@@ -288,6 +288,9 @@ class InMemoryOrderRepository(_Repository):
         self._s.orders[order.order_id] = order
         return True
 
+    async def note(self, order: KnownOrder) -> None:
+        await self.record(order)
+
 
 class InMemoryWaitingOrderRepository(_Repository):
     async def lock_queue(self, *, exclusive: bool) -> None:
@@ -327,6 +330,9 @@ class InMemoryProcessedEventRepository(_Repository):
             return False
         processed[key] = self._store.clock.current
         return True
+
+    async def add_many(self, keys: Sequence[bytes]) -> set[bytes]:
+        return {key for key in keys if await self.add(key)}
 
     async def prune(self, *, older_than: float) -> int:
         limit = self._store.clock.current - timedelta(seconds=older_than)

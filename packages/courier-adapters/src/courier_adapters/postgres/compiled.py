@@ -208,6 +208,10 @@ _S: dict[tuple[str, tuple[bool, ...]], Statement] = {
         "INSERT INTO processed_events (event_key) VALUES (%(key)s) ON CONFLICT (event_key) DO NOTHING RETURNING 1",
         {},
     ),
+    ("processed_add_many", ()): Statement(
+        "INSERT INTO processed_events (event_key) SELECT k.key \nFROM unnest(%(keys)s::BYTEA[]) AS k(key) ON CONFLICT (event_key) DO NOTHING RETURNING processed_events.event_key",
+        {},
+    ),
     ("processed_prune", ()): Statement(
         "DELETE FROM processed_events WHERE processed_events.processed_at < now() - make_interval(%(make_interval_1)s::INTEGER, %(make_interval_2)s::INTEGER, %(make_interval_3)s::INTEGER, %(make_interval_4)s::INTEGER, %(make_interval_5)s::INTEGER, %(make_interval_6)s::INTEGER, %(seconds)s)",
         {
@@ -331,6 +335,10 @@ def waiting_list() -> Statement:
 
 def processed_add() -> Statement:
     return _S["processed_add", ()]
+
+
+def processed_add_many() -> Statement:
+    return _S["processed_add_many", ()]
 
 
 def processed_prune() -> Statement:

@@ -182,6 +182,8 @@ class TransactionSession:
         self.begin_pending = begin
         self._replace = replace
         self._deferred: list[tuple[str, Params]] = []
+        #: A pipeline of this transaction failed: see :meth:`rollback`.
+        self.pipeline_failed = False
 
     def defer(self, sql: str, params: Params = None) -> None:
         """A statement whose answer nobody reads (taking a lock): it goes out pipelined ahead of the
@@ -226,14 +228,31 @@ class TransactionSession:
 
     async def _pipeline(self, statements: Sequence[tuple[str, Params]]) -> list[AsyncCursor[Row]]:
         conn = self.conn
-        async with conn.pipeline():
-            if self.begin_pending:
-                await conn.execute("BEGIN")
-                self.begin_pending = False  # from here a failure leaves a transaction to roll back
-            for sql, params in self._deferred:
-                await conn.execute(sql, params)
-            self._deferred.clear()
-            return [await conn.execute(sql, params) for sql, params in statements]
+        try:
+            async with conn.pipeline():
+                if self.begin_pending:
+                    await conn.execute("BEGIN")
+                    self.begin_pending = False  # from here a failure leaves a transaction to roll back
+                for sql, params in self._deferred:
+                    await conn.execute(sql, params)
+                self._deferred.clear()
+                return [await conn.execute(sql, params) for sql, params in statements]
+        except psycopg.Error:
+            self.pipeline_failed = True
+            raise
+
+    async def rollback(self) -> None:
+        """Roll the transaction back. After a failed pipeline, through psycopg's own ``rollback``,
+        which also forgets the connection's prepared statements: a statement psycopg was preparing
+        behind the one that failed was skipped by the server (the pipeline was aborted) yet may be
+        taken for prepared, and every later use of it on this connection would fail with
+        'prepared statement "_pg3_N" does not exist'."""
+        self._deferred.clear()
+        if self.pipeline_failed:
+            self.pipeline_failed = False
+            await self.conn.rollback()
+        else:
+            await self.conn.execute("ROLLBACK")  # one round trip; prepared statements stay
 
     async def fetch_each(self, statements: Sequence[tuple[str, Params]]) -> list[Row | None]:
         """Several statements in one round trip, run in order (each a snapshot of its own, taken

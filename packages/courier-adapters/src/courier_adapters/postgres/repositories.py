@@ -256,6 +256,13 @@ class PostgresOrderRepository:
         )
         return row is not None
 
+    async def note(self, order: KnownOrder) -> None:
+        """Sent with the next statement (in a transaction): no round trip of its own."""
+        stmt = sql.order_record()
+        self._session.defer(
+            stmt.sql, stmt.params(order_id=order.order_id, status=order.status, status_at=order.status_at)
+        )
+
 
 class PostgresWaitingOrderRepository:
     """The waiting queue, in table ``waiting_orders``."""
@@ -311,6 +318,13 @@ class PostgresProcessedEventRepository:
     async def add(self, key: bytes) -> bool:
         stmt = sql.processed_add()
         return await self._session.fetch_one(stmt.sql, stmt.params(key=key)) is not None
+
+    async def add_many(self, keys: Sequence[bytes]) -> set[bytes]:
+        if not keys:
+            return set()
+        stmt = sql.processed_add_many()
+        rows = await self._session.fetch_all(stmt.sql, stmt.params(keys=list(keys)))
+        return {bytes(row[0]) for row in rows}
 
     async def prune(self, *, older_than: float) -> int:
         stmt = sql.processed_prune()

@@ -16,8 +16,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal_column, select, text, tuple_, update
+from sqlalchemy import (
+    LargeBinary,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -390,6 +403,20 @@ def processed_add() -> Statement:
         .values(event_key=bindparam("key"))
         .on_conflict_do_nothing(index_elements=[processed_events.c.event_key])
         .returning(literal_column("1"))
+    )
+
+
+@cache
+def processed_add_many() -> Statement:
+    """Record a batch's keys in one statement; the keys returned are those new (once each)."""
+    keys = (
+        func.unnest(bindparam("keys", type_=ARRAY(LargeBinary))).table_valued("key").render_derived(name="k")
+    )
+    return compile_sql(
+        postgresql.insert(processed_events)
+        .from_select(["event_key"], select(keys.c.key))
+        .on_conflict_do_nothing(index_elements=[processed_events.c.event_key])
+        .returning(processed_events.c.event_key)
     )
 
 

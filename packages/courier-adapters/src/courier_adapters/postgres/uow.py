@@ -122,7 +122,7 @@ class PostgresUnitOfWork:
             if not self._session.discard():
                 return  # nothing was sent: nothing to roll back
             with translated():
-                await self._session.conn.execute("ROLLBACK")
+                await self._session.rollback()
 
     async def now(self) -> datetime:
         """The transaction's ``now()``, read once (often already by ``lock_order``)."""

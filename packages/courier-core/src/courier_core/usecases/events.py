@@ -244,12 +244,25 @@ class OrderEventService:
     async def apply_batch(self, events: Sequence[OrderEvent]) -> list[Outcome]:
         """Verify, then apply ``events`` in order in ONE transaction; all or nothing.
 
-        Raises whatever a step raises (``DependencyUnavailable`` for the database): then nothing of
-        the batch is applied.
+        The batch's keys are recorded first, in one statement; then each new event takes effect in
+        order. Raises whatever a step raises (``DependencyUnavailable`` for the database): then
+        nothing of the batch is applied.
         """
         verifications = await asyncio.gather(*(self._verifier.verify(e) for e in events))
         async with self._uow() as uow:
-            outcomes = [await self.apply_in(uow, e, v) for e, v in zip(events, verifications, strict=True)]
+            known = [
+                e.key for e, v in zip(events, verifications, strict=True) if v.verdict is not Verdict.UNKNOWN
+            ]
+            fresh = await uow.processed.add_many(known)
+            outcomes = []
+            for event, verification in zip(events, verifications, strict=True):
+                if verification.verdict is Verdict.UNKNOWN:
+                    outcomes.append(Outcome.DEFERRED)  # not recorded: applied once the order service knows it
+                elif event.key in fresh:
+                    fresh.discard(event.key)  # the same key again in this batch is a redelivery
+                    outcomes.append(await self._take_effect(uow, event, verification))
+                else:
+                    outcomes.append(Outcome.DUPLICATE)
             await uow.commit()
         return outcomes
 
@@ -261,9 +274,13 @@ class OrderEventService:
             return Outcome.DEFERRED  # not recorded: it is applied when the order service knows it
         if not await uow.processed.add(event.key):
             return Outcome.DUPLICATE
-        await uow.orders.record(KnownOrder(event.order_id, event.status, event.occurred_at))
+        return await self._take_effect(uow, event, verification)
+
+    async def _take_effect(self, uow: UnitOfWork, event: OrderEvent, verification: Verification) -> Outcome:
+        # The known status goes out with the handler's first statement: no round trip of its own.
+        await uow.orders.note(KnownOrder(event.order_id, event.status, event.occurred_at))
         if verification.known is not None:
-            await uow.orders.record(verification.known)
+            await uow.orders.note(verification.known)
         handler = self._handlers.get(event.status, _record_only)
         return await handler(uow, event)
 
